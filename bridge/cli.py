@@ -1,0 +1,264 @@
+"""The `bandmate` command.
+
+Client commands talk to a running daemon over ZeroMQ (or run it in-process with --local). Commands that need
+the daemon or the model code (serve, songbook, bench, train) are loaded by module name when invoked, so the
+client depends only on protocol/.
+"""
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+
+from protocol import BandmateError
+
+from .progress import ProgressBar
+
+# Subcommands implemented elsewhere: name -> ("module:function", help). Each function takes argv.
+DELEGATED = {
+    "serve": ("daemon.cli:main", "run the daemon in the foreground"),
+    "songbook": ("models.songbook.cli:main", "make ground-truth songs (songbook make / corpus)"),
+    "bench": ("bench.cli:main", "benchmarks: transport, analysis, ..."),
+    "doctor": ("bridge.sysdeps:main", "check the system packages Bandmate uses (check | install)"),
+}
+
+
+def _client(args):
+    if args.local:
+        from .local import LocalClient
+
+        return LocalClient(models=[] if args.no_models else None)
+    from .client import Client
+
+    return Client(endpoint=args.endpoint, pub_endpoint=args.pub_endpoint, token=args.token, timeout=args.timeout)
+
+
+def _out(args, obj, text=None):
+    if args.json or text is None:
+        print(json.dumps(obj, indent=1, sort_keys=True))
+    else:
+        print(text)
+
+
+def cmd_ping(c, args):
+    times = []
+    for _ in range(args.count):
+        t0 = time.perf_counter()
+        c.request("ping", {"payload": "cli"})
+        times.append((time.perf_counter() - t0) * 1000)
+    _out(args, {"count": len(times), "ms": times},
+         "pong from %s: %s" % (getattr(c, "endpoint", "in-process daemon"),
+                               ", ".join("%.3f ms" % t for t in times)))
+
+
+def cmd_status(c, args):
+    st = c.request("status")["status"]
+    lines = ["Bandmate %s (protocol %s), up %.0f s, pid %s" % (st["version"], st["protocol"], st["uptime_s"],
+                                                              st["pid"]),
+             "device: %s%s" % (st["device"]["name"], " [%s]" % st["device"]["reason"] if st["device"].get("reason")
+                               else ""),
+             "endpoints: %s" % ", ".join("%s=%s" % kv for kv in sorted(st["endpoints"].items())),
+             "jobs: %s" % (", ".join("%s %d" % kv for kv in sorted(st["jobs"].items())) or "none"),
+             "data dir: %s" % st["data_dir"], "models:"]
+    for m in st["models"]:
+        mem = "%.1f MB" % (m["memory_bytes"] / 1e6) if m.get("memory_bytes") else "-"
+        lines.append("  %-14s %-11s %-8s load %s  mem %s  %s" % (
+            m["name"], m["state"], m["device"] or "-", "%.2f s" % m["load_s"] if m["load_s"] else "-", mem,
+            m["error"]))
+    _out(args, st, "\n".join(lines))
+
+
+def _run_job(c, args, msg_type, params):
+    accepted = c.request(msg_type, params)
+    if args.no_wait:
+        _out(args, accepted, "job %s %s" % (accepted["job_id"], accepted["state"]))
+        return None
+    bar = ProgressBar(msg_type) if not args.quiet else None
+    try:
+        job = c.wait(accepted["job_id"], on_progress=bar)
+    finally:
+        if bar:
+            bar.close()
+    if job["state"] != "done":
+        err = job.get("error") or {"code": job["state"], "message": job["state"]}
+        raise BandmateError(err["code"], err["message"])
+    return job
+
+
+def cmd_analyze(c, args):
+    params = {"path": os.path.abspath(args.path), "start": args.start, "end": args.end,
+              "out_dir": os.path.abspath(args.out_dir) if args.out_dir else None}
+    if args.context:
+        params["context"] = json.loads(args.context)
+    job = _run_job(c, args, "analyze", {k: v for k, v in params.items() if v is not None})
+    if job is None:
+        return
+    song = job["result"]["song"]
+    if args.json:
+        print(json.dumps(song, indent=1, sort_keys=True))
+        return
+    src = song["source"]
+    print("%s: %s, %d Hz, %d ch, %.2f s%s" % (os.path.basename(src["path"]), src["format"], src["sample_rate"],
+                                              src["channels"], src["duration"],
+                                              " (cached)" if job["result"].get("cached") else ""))
+    print("loudness %s LUFS, peak %s dBFS, RMS %s dBFS" % (src["loudness_lufs"], src["peak_dbfs"], src["rms_dbfs"]))
+    for note in song.get("notices", []):
+        print("note: " + note)
+    print("result: %s" % job["result_path"])
+
+
+def cmd_generate(c, args):
+    request = json.loads(args.request) if args.request else {}
+    for key in ("stems", "key", "meter", "genre", "prompt"):
+        if getattr(args, key, None):
+            request[key] = getattr(args, key)
+    for key in ("tempo", "bars", "seed"):
+        if getattr(args, key, None) is not None:
+            request[key] = getattr(args, key)
+    job = _run_job(c, args, "generate", {"request": request,
+                                         "out_dir": os.path.abspath(args.out_dir) if args.out_dir else None})
+    if job is not None:
+        _out(args, job["result"])
+
+
+def cmd_selftest(c, args):
+    job = _run_job(c, args, "selftest", {"seconds": args.seconds})
+    if job is not None:
+        r = job["result"]
+        _out(args, r, "%s on %s: %.1f GFLOP/s (%d x %dx%d matmuls in %.2f s)" % (
+            r["backend"], r["device"]["name"], r["gflops"], r["iterations"], r["matrix"], r["matrix"],
+            r["seconds"]))
+
+
+def cmd_jobs(c, args):
+    jobs = c.request("jobs", {"limit": args.limit, "state": args.state})["jobs"]
+    lines = ["%-16s %-9s %-10s %-9s %5.0f%%  %s  %s" % (
+        j["job_id"], j["type"], j["state"], j["priority"], 100 * (j["fraction"] or 0),
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["created"])),
+        (j["error"]["code"] + ": " + j["error"]["message"]) if j["error"] else (j["result_path"] or ""))
+        for j in jobs]
+    _out(args, jobs, "\n".join(lines) or "no jobs")
+
+
+def cmd_job(c, args):
+    job = c.request("job", {"job_id": args.job_id})["job"]
+    _out(args, job)
+
+
+def cmd_cancel(c, args):
+    r = c.request("cancel", {"job_id": args.job_id})
+    _out(args, r, "job %s: %s" % (r["job_id"], r["state"]))
+
+
+def cmd_models(c, args):
+    _out(args, c.request("models")["models"])
+
+
+def cmd_stop(c, args):
+    c.request("shutdown")
+    _out(args, {"stopping": True}, "daemon stopping")
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="bandmate", description="Bandmate: an AI companion for your DAW.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in DELEGATED.items():
+        sub.add_parser(name, help=help_, add_help=False)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--endpoint", help="daemon ZeroMQ endpoint (default: the running daemon's, else "
+                                           "tcp://127.0.0.1:7401)")
+    common.add_argument("--pub-endpoint", help="daemon event endpoint")
+    common.add_argument("--token", help="auth token (or BANDMATE_TOKEN)")
+    common.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each reply")
+    common.add_argument("--local", action="store_true", help="run the daemon in this process (no server needed)")
+    common.add_argument("--no-models", action="store_true", help="with --local: load no models")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    jobopts = argparse.ArgumentParser(add_help=False)
+    jobopts.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+    jobopts.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ping", parents=[common], help="check the daemon answers")
+    p.add_argument("--count", type=int, default=1)
+    p.set_defaults(fn=cmd_ping)
+    sub.add_parser("status", parents=[common], help="device, warm models, jobs").set_defaults(fn=cmd_status)
+    sub.add_parser("models", parents=[common], help="the warm model pool").set_defaults(fn=cmd_models)
+    p = sub.add_parser("analyze", parents=[common, jobopts], help="analyse an audio file")
+    p.add_argument("path")
+    p.add_argument("--start", type=float, help="seconds")
+    p.add_argument("--end", type=float, help="seconds")
+    p.add_argument("--context", help="DAW context as JSON: {tempo, meter, key, warp_markers}")
+    p.add_argument("--out-dir", help="also write the result JSON here")
+    p.set_defaults(fn=cmd_analyze)
+    p = sub.add_parser("generate", parents=[common, jobopts], help="generate stems (MIDI + audio)")
+    p.add_argument("--request", help="the whole request as JSON")
+    p.add_argument("--stems", help="comma-separated: drums,bass,keys,melody")
+    p.add_argument("--tempo", type=float)
+    p.add_argument("--key")
+    p.add_argument("--meter")
+    p.add_argument("--bars", type=int)
+    p.add_argument("--genre")
+    p.add_argument("--prompt")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out-dir")
+    p.set_defaults(fn=cmd_generate)
+    p = sub.add_parser("selftest", parents=[common, jobopts], help="measure the compute device")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.set_defaults(fn=cmd_selftest)
+    p = sub.add_parser("jobs", parents=[common], help="list jobs (also from earlier runs)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--state")
+    p.set_defaults(fn=cmd_jobs)
+    p = sub.add_parser("job", parents=[common], help="one job with its result")
+    p.add_argument("job_id")
+    p.set_defaults(fn=cmd_job)
+    p = sub.add_parser("cancel", parents=[common], help="cancel a job")
+    p.add_argument("job_id")
+    p.set_defaults(fn=cmd_cancel)
+    sub.add_parser("stop", parents=[common], help="stop the daemon").set_defaults(fn=cmd_stop)
+    return ap
+
+
+def _delegate(name, argv):
+    target, _ = DELEGATED[name]
+    module, func = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        print("bandmate %s is not available in this installation (%s)" % (name, exc), file=sys.stderr)
+        return 2
+    return getattr(mod, func)(argv) or 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "fn", None):
+        ap.print_help()
+        return 1
+    from .client import DaemonUnreachable
+
+    client = None
+    try:
+        client = _client(args)
+        args.fn(client, args)
+        return 0
+    except BandmateError as exc:
+        print("bandmate: error %s: %s" % (exc.code, exc.message), file=sys.stderr)
+        return 1
+    except DaemonUnreachable as exc:
+        print("bandmate: %s" % exc, file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if client is not None:
+            client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Python client SDK for the Bandmate daemon over ZeroMQ: `Client` (blocking) and `AsyncClient` (asyncio).
+
+    from bridge.client import Client
+    with Client() as bm:
+        job = bm.analyze("/path/song.wav", wait=True, on_progress=print)
+        print(job["result"]["song"]["source"]["loudness_lufs"])
+"""
+import asyncio
+import json
+import os
+import time
+import uuid
+
+import zmq
+import zmq.asyncio
+
+from protocol import DEFAULT_HOST, DEFAULT_PUB_PORT, DEFAULT_ZMQ_PORT, BandmateError, envelope
+
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+class DaemonUnreachable(ConnectionError):
+    """No daemon answered at the endpoint in time."""
+
+
+def data_dir():
+    import platformdirs
+
+    return os.environ.get("BANDMATE_HOME") or platformdirs.user_data_dir("bandmate", appauthor=False)
+
+
+def discover(home=None):
+    """Endpoints of the daemon on this machine: from the running daemon's daemon.json, else the defaults."""
+    path = os.path.join(home or data_dir(), "daemon.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state = json.load(fh)
+        return state["endpoints"]
+    except (OSError, ValueError, KeyError):
+        return {"zmq": "tcp://%s:%d" % (DEFAULT_HOST, DEFAULT_ZMQ_PORT),
+                "pub": "tcp://%s:%d" % (DEFAULT_HOST, DEFAULT_PUB_PORT)}
+
+
+def _new_id():
+    return uuid.uuid4().hex[:12]
+
+
+def _unwrap(env):
+    if env.get("ok"):
+        return env.get("result") or {}
+    err = env.get("error") or {}
+    raise BandmateError(err.get("code", "internal"), err.get("message", "unknown error"))
+
+
+class Client:
+    """Blocking client. One request at a time per Client (use one per thread, or AsyncClient)."""
+
+    def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
+        found = discover(home) if endpoint is None or pub_endpoint is None else {}
+        self.endpoint = endpoint or found["zmq"]
+        self.pub_endpoint = pub_endpoint or found.get("pub")
+        self.token = token if token is not None else os.environ.get("BANDMATE_TOKEN")
+        self.timeout = timeout
+        self.ctx = zmq.Context.instance()
+        self.sock = None
+        self._connect()
+
+    def _connect(self):
+        if self.sock is not None:
+            self.sock.close(0)
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(self.endpoint)
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close(0)
+            self.sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def request(self, msg_type, params=None, timeout=None):
+        """Send one request and return its result dict; raises BandmateError or DaemonUnreachable."""
+        req_id = _new_id()
+        self.sock.send(envelope.encode_request(req_id, msg_type, params or {}, self.token))
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000)):
+                self._connect()  # drop whatever is in flight; a late reply must not answer the next request
+                raise DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve`"
+                                        " running?)" % (self.endpoint, self.timeout if timeout is None else timeout))
+            env = envelope.decode_reply(self.sock.recv())
+            if env.get("id") == req_id:
+                return _unwrap(env)
+            if env.get("id") is None and not env.get("ok"):
+                return _unwrap(env)  # the daemon could not read our id back: the error is ours
+
+    # -- conveniences ----------------------------------------------------------------------------------------
+    def ping(self, payload=""):
+        return self.request("ping", {"payload": payload})
+
+    def hello(self, client="bandmate-python"):
+        from protocol import PROTOCOL_VERSION
+
+        return self.request("hello", {"client": client, "protocol": PROTOCOL_VERSION})
+
+    def status(self):
+        return self.request("status")["status"]
+
+    def job(self, job_id):
+        return self.request("job", {"job_id": job_id})["job"]
+
+    def jobs(self, limit=50, state=None):
+        return self.request("jobs", {"limit": limit, "state": state})["jobs"]
+
+    def cancel(self, job_id):
+        return self.request("cancel", {"job_id": job_id})["state"]
+
+    def submit(self, msg_type, params, wait=False, on_progress=None, timeout=None):
+        accepted = self.request(msg_type, params)
+        if not wait:
+            return accepted
+        return self.wait(accepted["job_id"], on_progress=on_progress, timeout=timeout)
+
+    def analyze(self, path, start=None, end=None, context=None, out_dir=None, priority=None, wait=False,
+                on_progress=None, timeout=None):
+        params = {"path": os.path.abspath(path), "start": start, "end": end, "context": context,
+                  "out_dir": os.path.abspath(out_dir) if out_dir else None, "priority": priority}
+        return self.submit("analyze", {k: v for k, v in params.items() if v is not None}, wait, on_progress,
+                           timeout)
+
+    def wait(self, job_id, on_progress=None, timeout=None, poll_s=0.5):
+        """Block until the job ends; returns the final job dict. `on_progress(stage, fraction)` is fed from the
+        PUB events (and from polling, so nothing is missed if an event is dropped)."""
+        sub = None
+        if self.pub_endpoint and on_progress is not None:
+            sub = self.ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"job")
+            sub.connect(self.pub_endpoint)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                job = self.job(job_id)
+                if job["state"] in FINAL_STATES:
+                    if on_progress and job["state"] == "done":
+                        on_progress("done", 1.0)
+                    return job
+                if on_progress:
+                    on_progress(job["stage"] or job["state"], job["fraction"])
+                if deadline is not None and time.monotonic() > deadline:
+                    raise BandmateError("timeout", "job %s still %s after %g s" % (job_id, job["state"], timeout))
+                end = time.monotonic() + poll_s
+                while sub is not None and sub.poll(max(0, int((end - time.monotonic()) * 1000))):
+                    _, raw = sub.recv_multipart()
+                    ev = json.loads(raw)
+                    if ev.get("job_id") != job_id:
+                        continue
+                    if ev["state"] in FINAL_STATES:
+                        break
+                    on_progress(ev.get("stage") or ev["state"], ev.get("fraction", 0.0))
+                if sub is None:
+                    time.sleep(min(poll_s, 0.1))
+        finally:
+            if sub is not None:
+                sub.close(0)
+
+
+class AsyncClient:
+    """asyncio client: many requests in flight at once, replies matched by id."""
+
+    def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
+        found = discover(home) if endpoint is None or pub_endpoint is None else {}
+        self.endpoint = endpoint or found["zmq"]
+        self.pub_endpoint = pub_endpoint or found.get("pub")
+        self.token = token if token is not None else os.environ.get("BANDMATE_TOKEN")
+        self.timeout = timeout
+        self.ctx = zmq.asyncio.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(self.endpoint)
+        self._waiting = {}
+        self._reader = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def close(self):
+        if self._reader:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self.sock.close(0)
+
+    async def _read(self):
+        while True:
+            env = envelope.decode_reply(await self.sock.recv())
+            fut = self._waiting.pop(env.get("id"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(env)
+
+    async def request(self, msg_type, params=None, timeout=None):
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+        req_id = _new_id()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[req_id] = fut
+        await self.sock.send(envelope.encode_request(req_id, msg_type, params or {}, self.token))
+        try:
+            env = await asyncio.wait_for(fut, self.timeout if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            self._waiting.pop(req_id, None)
+            raise DaemonUnreachable("no reply from the Bandmate daemon at %s" % self.endpoint)
+        return _unwrap(env)
+
+    async def ping(self, payload=""):
+        return await self.request("ping", {"payload": payload})
+
+    async def status(self):
+        return (await self.request("status"))["status"]
+
+    async def job(self, job_id):
+        return (await self.request("job", {"job_id": job_id}))["job"]
+
+    async def wait(self, job_id, poll_s=0.2, timeout=None):
+        start = time.monotonic()
+        while True:
+            job = await self.job(job_id)
+            if job["state"] in FINAL_STATES:
+                return job
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise BandmateError("timeout", "job %s still %s" % (job_id, job["state"]))
+            await asyncio.sleep(poll_s)

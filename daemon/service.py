@@ -1,0 +1,191 @@
+"""The daemon's core, independent of transports: request handlers, job engine, model pool, storage, events.
+Servers (daemon/servers.py) and the in-process `--local` client route envelopes into `Service.handle`."""
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+
+from protocol import PROTOCOL_VERSION, BandmateError, protocol_major
+from protocol.messages import MESSAGES, validate_params
+
+from . import __version__, tasks
+from .jobs import JobEngine
+from .pool import ModelPool
+from .storage import Storage
+
+log = logging.getLogger("bandmate.service")
+
+OSC_INLINE_RESULT_BYTES = 8192  # bigger job results reach OSC clients as result_path only
+
+
+class Peer:
+    """Who sent a request: transport (zmq | osc | local), address, and whether it is on this machine."""
+
+    __slots__ = ("transport", "addr", "loopback")
+
+    def __init__(self, transport, addr=None, loopback=True):
+        self.transport, self.addr, self.loopback = transport, addr, loopback
+
+
+LOCAL_PEER = Peer("local")
+
+
+class Service:
+    def __init__(self, config, probe=None):
+        self.config = config
+        self.run_id = uuid.uuid4().hex
+        self.started = time.time()
+        self.storage = Storage(config.data_dir)
+        self.sinks = []  # callables(topic, event) fed by publish(); servers add theirs
+        self.osc_subscribers = {}  # (host, port) -> set of topics (empty = all)
+        self.endpoints = {}
+        self.loop = None
+        self.stopping = None  # an asyncio.Event once started; set by `shutdown`
+        self.pool = ModelPool(config.models, on_event=self.publish_threadsafe, probe=probe)
+        self.jobs = JobEngine(self.storage, self.publish, {"storage": self.storage, "pool": self.pool,
+                                                          "config": config},
+                              concurrency=config.jobs.concurrency, max_queued=config.jobs.max_queued,
+                              default_timeout=config.jobs.timeout_s, run_id=self.run_id)
+        self.jobs.register("analyze", tasks.analyze, "interactive")
+        self.jobs.register("selftest", tasks.selftest, "batch")
+        self.handlers = {t: getattr(self, "h_" + t) for t in MESSAGES}
+
+    async def start(self):
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        await self.jobs.start()
+        purged = self.storage.purge_jobs(self.config.jobs.keep_days * 86400)
+        if purged:
+            log.info("purged %d finished jobs older than %g days", purged, self.config.jobs.keep_days)
+
+    async def load_models(self):
+        """Resolve the device and load the configured models (in a thread; the loop keeps serving)."""
+        await self.loop.run_in_executor(None, self.pool.load)
+
+    async def close(self):
+        await self.jobs.stop()
+        self.storage.close()
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def publish(self, topic, event):
+        for sink in list(self.sinks):
+            try:
+                sink(topic, event)
+            except Exception:
+                log.exception("event sink failed")
+
+    def publish_threadsafe(self, topic, event):
+        if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.publish, topic, event)
+
+    # -- dispatch --------------------------------------------------------------------------------------------
+    async def handle(self, msg_type, params, peer=LOCAL_PEER):
+        """Validate and run one request. Returns the result dict; raises BandmateError."""
+        params = validate_params(msg_type, params)
+        try:
+            return await self.handlers[msg_type](params, peer)
+        except BandmateError:
+            raise
+        except Exception as exc:
+            log.exception("handler %s failed", msg_type)
+            raise BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))
+
+    # -- handlers --------------------------------------------------------------------------------------------
+    async def h_hello(self, p, peer):
+        major = protocol_major(p.get("protocol", PROTOCOL_VERSION))
+        if major != protocol_major(PROTOCOL_VERSION):
+            raise BandmateError("version_mismatch", "daemon speaks protocol %s; client asked for %s"
+                                % (PROTOCOL_VERSION, p.get("protocol")))
+        caps = sorted(MESSAGES) + ["jobs:" + t for t in sorted(self.jobs.job_types)]
+        return {"protocol": PROTOCOL_VERSION, "server": __version__, "capabilities": caps}
+
+    async def h_ping(self, p, peer):
+        return {"pong": "pong", "payload": p.get("payload", ""), "server_time": time.time()}
+
+    async def h_status(self, p, peer):
+        counts = self.storage.count_jobs()
+        counts.update(self.jobs.counts())
+        return {"status": {
+            "version": __version__, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 3), "device": self.pool.device_status(),
+            "models": self.pool.status(), "jobs": counts, "endpoints": self.endpoints,
+            "data_dir": self.config.data_dir, "osc_subscribers": len(self.osc_subscribers),
+            "auth": bool(self.config.server.token)}}
+
+    async def h_models(self, p, peer):
+        return {"models": self.pool.status()}
+
+    def _job_options(self, p):
+        out_dir = p.get("out_dir")
+        if out_dir is not None:
+            if not os.path.isabs(out_dir):
+                raise BandmateError("bad_params", "field 'out_dir': must be an absolute directory path")
+            if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+                raise BandmateError("forbidden_path", "out_dir %s exists and is not a directory" % out_dir)
+        timeout = p.get("timeout")
+        if timeout is not None and not 0 < timeout <= 7 * 86400:
+            raise BandmateError("bad_params", "field 'timeout': must be between 0 and 604800 seconds")
+        return p.get("priority"), timeout
+
+    async def h_analyze(self, p, peer):
+        from models.analysis.audio import probe, resolve_range
+
+        priority, timeout = self._job_options(p)
+        info = await self.loop.run_in_executor(None, probe, p["path"])  # bad files are refused at once
+        resolve_range(info, p.get("start"), p.get("end"))
+        job_id = self.jobs.submit("analyze", p, priority, timeout)
+        return {"job_id": job_id, "state": "queued"}
+
+    async def h_generate(self, p, peer):
+        raise BandmateError("not_available", "stem generation is not part of this build yet")
+
+    async def h_selftest(self, p, peer):
+        seconds = p.get("seconds", 2.0)
+        if not 0 < seconds <= 600:
+            raise BandmateError("bad_params", "field 'seconds': must be in (0, 600]")
+        priority, timeout = self._job_options(p)
+        return {"job_id": self.jobs.submit("selftest", p, priority, timeout), "state": "queued"}
+
+    async def h_job(self, p, peer):
+        job = self.storage.get_job(p["job_id"])
+        if job is None:
+            raise BandmateError("not_found", "no job %r" % p["job_id"])
+        if peer.transport == "osc" and job["result"] is not None:
+            if len(json.dumps(job["result"])) > OSC_INLINE_RESULT_BYTES:
+                job["result"], job["result_omitted"] = None, True  # UDP is no place for bulk: read result_path
+        return {"job": job}
+
+    async def h_jobs(self, p, peer):
+        limit = p.get("limit", 50)
+        if not 1 <= limit <= 1000:
+            raise BandmateError("bad_params", "field 'limit': must be 1..1000")
+        return {"jobs": self.storage.list_jobs(limit, p.get("state"))}
+
+    async def h_cancel(self, p, peer):
+        return {"job_id": p["job_id"], "state": self.jobs.cancel(p["job_id"])}
+
+    async def h_subscribe(self, p, peer):
+        topics = [t.strip() for t in p.get("topics", "").split(",") if t.strip()]
+        unknown = [t for t in topics if t not in ("job", "model", "live")]
+        if unknown:
+            raise BandmateError("bad_params", "field 'topics': unknown topic(s) %s" % ", ".join(unknown))
+        if peer.transport == "osc":
+            port = p.get("port", peer.addr[1])
+            if not 1 <= port <= 65535:
+                raise BandmateError("bad_params", "field 'port': must be 1..65535")
+            self.osc_subscribers[(peer.addr[0], port)] = set(topics)
+        return {"pub_endpoint": self.endpoints.get("pub", ""), "topics": ",".join(topics) or "all"}
+
+    async def h_unsubscribe(self, p, peer):
+        if peer.transport != "osc":
+            return {"removed": 0}
+        port = p.get("port", peer.addr[1])
+        return {"removed": 1 if self.osc_subscribers.pop((peer.addr[0], port), None) is not None else 0}
+
+    async def h_shutdown(self, p, peer):
+        if not peer.loopback:
+            raise BandmateError("unauthorized", "shutdown is only accepted from this machine")
+        self.loop.call_later(0.05, self.stopping.set)
+        return {"stopping": True}

@@ -1,0 +1,1 @@
+"""Audio (and MIDI) in, song description out."""

@@ -1,0 +1,101 @@
+"""The pretrained-model registry: every model the daemon can keep warm, where its weights come from, and how
+to load it onto a device. Loaders take a device choice (see daemon/device.py: it has `kind`, `torch_device`
+and `onnx_providers`) and return the loaded object. A model whose weights are absent is reported unavailable
+with the reason and the command that provides it; it never stops the daemon.
+"""
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+
+CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be loaded on this installation; the message says why and how to fix it."""
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    task: str
+    version: str
+    licence: str
+    loader: object  # callable(device_choice) -> loaded model
+    description: str = ""
+    default: bool = True  # loaded at start when the config says load = ["*"]
+    extra: dict = field(default_factory=dict)
+
+
+def onnx_session(path, providers):
+    """An onnxruntime session on the first usable provider (falls back to CPU if the provider fails)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, sess_options=opts, providers=list(providers))
+    except Exception:
+        if list(providers) == ["CPUExecutionProvider"]:
+            raise
+        return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def package_file(package, *parts):
+    """Path of a file shipped inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], *parts)
+    return path if os.path.exists(path) else None
+
+
+def _load_basic_pitch(device):
+    path = package_file("basic_pitch", "saved_models", "icassp_2022", "nmp.onnx")
+    if path is None:
+        raise ModelUnavailable("basic-pitch is not installed: pip install --no-deps basic-pitch")
+    return onnx_session(path, device.onnx_providers)
+
+
+def load_checkpoint(path, fmt=None):
+    """Load weights safely: safetensors, or torch.load(weights_only=True). Returns a state dict."""
+    fmt = fmt or ("safetensors" if path.endswith(".safetensors") else "torch")
+    if not os.path.exists(path):
+        raise ModelUnavailable("checkpoint %s does not exist" % path)
+    if fmt == "safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    if fmt == "torch":
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
+    raise ModelUnavailable("unknown checkpoint format %r (safetensors, torch or onnx)" % fmt)
+
+
+def user_model_spec(entry):
+    """A ModelSpec for a checkpoint the user declared in the config's [[models.extra]] table:
+    {name, path, format: safetensors | torch | onnx}."""
+    name, path = entry.get("name"), entry.get("path")
+    if not name or not path:
+        raise ValueError("models.extra entries need a name and a path")
+    fmt = entry.get("format") or ("onnx" if path.endswith(".onnx") else None)
+
+    def load(device):
+        if fmt == "onnx":
+            if not os.path.exists(path):
+                raise ModelUnavailable("checkpoint %s does not exist" % path)
+            return onnx_session(path, device.onnx_providers)
+        state = load_checkpoint(path, fmt)
+        if device.torch_device is not None:
+            state = {k: v.to(device.torch_device) for k, v in state.items()}
+        return state
+
+    return ModelSpec(name, entry.get("task", "user"), entry.get("version", "user"), entry.get("licence", "user"),
+                     load, "user checkpoint " + path)
+
+
+REGISTRY = {s.name: s for s in [
+    ModelSpec("basic_pitch", "note transcription", "icassp_2022", "Apache-2.0", _load_basic_pitch,
+              "Spotify's basic-pitch polyphonic note transcription (ONNX), for voice leading and note density"),
+]}
