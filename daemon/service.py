@@ -172,7 +172,7 @@ class Service:
         if unknown:
             raise BandmateError("bad_params", "field 'topics': unknown topic(s) %s" % ", ".join(unknown))
         if peer.transport == "osc":
-            port = p.get("port", peer.addr[1])
+            port = p.get("port") or peer.addr[1]
             if not 1 <= port <= 65535:
                 raise BandmateError("bad_params", "field 'port': must be 1..65535")
             self.osc_subscribers[(peer.addr[0], port)] = set(topics)
@@ -181,7 +181,7 @@ class Service:
     async def h_unsubscribe(self, p, peer):
         if peer.transport != "osc":
             return {"removed": 0}
-        port = p.get("port", peer.addr[1])
+        port = p.get("port") or peer.addr[1]
         return {"removed": 1 if self.osc_subscribers.pop((peer.addr[0], port), None) is not None else 0}
 
     async def h_shutdown(self, p, peer):

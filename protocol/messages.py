@@ -96,14 +96,15 @@ MESSAGES = {m.type: m for m in [
         Field("state", "str", "its state after the request: cancelled, or done/failed if it had finished"),
     ], False, "Cancel a queued or running job."),
     _m("subscribe", [
-        ("port", "int", False, "OSC only: UDP port on the sender's host to send events to (default: sender's port)"),
-        ("topics", "str", False, "comma-separated topics (job, model, live); default all"),
+        ("topics", "str", False, "comma-separated topics (job, model, live); '' or absent = all"),
+        ("port", "int", False, "OSC only: UDP port on the sender's host to send events to (0 or absent: the "
+                               "sender's own port)"),
     ], [
         Field("pub_endpoint", "str", "the ZeroMQ PUB endpoint that carries the same events"),
         Field("topics", "str", "the topics subscribed"),
     ], False, "Register for events. Over OSC, events go to /bandmate/event/<topic>."),
     _m("unsubscribe", [
-        ("port", "int", False, "OSC only: the port given to subscribe"),
+        ("port", "int", False, "OSC only: the port given to subscribe (0 or absent: the sender's own port)"),
     ], [
         Field("removed", "int", "how many subscriptions were removed"),
     ], False, "Stop receiving events."),
