@@ -6,7 +6,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 
 from protocol import PROTOCOL_VERSION
@@ -58,6 +57,8 @@ def main(argv=None):
         return 2
     os.makedirs(config.data_dir, exist_ok=True)
     setup_logging(config.data_dir, config.log_level, config.log_format)
+    if sys.platform == "win32":  # the ZeroMQ and UDP servers use reader callbacks, which need a selector loop
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())
     try:
         return asyncio.run(serve(config))
     except KeyboardInterrupt:
@@ -99,9 +100,8 @@ async def serve(config, out=None):
         await service.load_models()
         d = service.pool.device
         p("  device:          %s [%s]" % (d.name, d.reason))
-    else:  # no models to load: find the device in the background so start-up stays fast
-        threading.Thread(target=service.pool.resolve_device, daemon=True, name="device-probe").start()
-        p("  device:          probing in the background (no models to load; see `bandmate status`)")
+    else:  # no models to load: probing the device imports torch (seconds of CPU), so it waits until needed
+        p("  device:          chosen when first needed (no models to load; `bandmate status` probes it)")
     warm = [m for m in service.pool.status() if m["state"] == "warm"]
     other = [m for m in service.pool.status() if m["state"] not in ("warm", "not_loaded")]
     p("  models warm:     %s" % (", ".join("%s (%.2f s)" % (m["name"], m["load_s"]) for m in warm) or "none"))

@@ -124,8 +124,11 @@ class ModelPool:
         return entries
 
     def device_status(self):
+        """The chosen device; the first call without one starts the probe in the background."""
         if self.device is None:
-            return {"kind": None, "name": "not resolved yet", "reason": "resolving in the background"}
+            if not self._device_lock.locked():
+                threading.Thread(target=self.resolve_device, daemon=True, name="device-probe").start()
+            return {"kind": None, "name": "probing", "reason": "the device probe is running; ask again"}
         d = self.device.to_dict()
         d["probe_s"] = round(self.device_s or 0, 4)
         d["cpu_fallbacks"] = CPU_FALLBACKS.snapshot()

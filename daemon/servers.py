@@ -2,10 +2,10 @@
 turn every failure into an error reply with a code; nothing a client sends can stop them."""
 import asyncio
 import hmac
+import inspect
 import logging
 
 import zmq
-import zmq.asyncio
 
 from protocol import BandmateError
 from protocol import envelope
@@ -28,28 +28,33 @@ def _check_token(expected, given):
 
 
 class ZmqServer:
+    """ROUTER + PUB on plain pyzmq sockets driven by the event loop's reader callback: requests whose handler
+    answers at once are replied to inside the callback (no task, no extra loop turn); the rest become tasks."""
+
     def __init__(self, service, host, port, pub_port, token=""):
         self.service, self.host, self.port, self.pub_port, self.token = service, host, port, pub_port, token
-        self.ctx = zmq.asyncio.Context()
+        self.ctx = zmq.Context()
         self.router = self.pub = None
-        self._task = None
+        self.loop = None
+        self._pending = set()
 
     def _bind(self, sock, port):
         sock.bind("tcp://%s:%s" % (self.host, port if port else "*"))
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     async def start(self):
+        self.loop = asyncio.get_running_loop()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.MAXMSGSIZE, ZMQ_MAX_FRAME)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 10000)
         endpoint = self._bind(self.router, self.port)
         pub_endpoint = self._bind(self.pub, self.pub_port)
         self.service.sinks.append(self.publish)
-        self._task = asyncio.create_task(self._serve())
+        self.loop.add_reader(self.router.getsockopt(zmq.FD), self._drain)
+        self.loop.call_soon(self._drain)
         return endpoint, pub_endpoint
 
     def publish(self, topic, event):
@@ -58,30 +63,42 @@ class ZmqServer:
         except zmq.ZMQError:
             pass  # PUB drops when no one keeps up; events are advisory, state lives in `job`
 
-    async def _serve(self):
+    def _drain(self):
+        # The ZeroMQ FD is edge-triggered: read until EAGAIN, or a waiting message may never wake us again.
         while True:
             try:
-                frames = await self.router.recv_multipart(copy=True)
-            except asyncio.CancelledError:
-                raise
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
             except zmq.ZMQError as exc:
                 log.warning("zmq receive failed: %s", exc)
-                continue
+                return
             if len(frames) < 2:
                 continue  # no routing identity: nothing to reply to
             route, payload = frames[:-1], frames[-1]
-            reply = await self._answer(payload)
-            try:
-                await self.router.send_multipart(route + [reply])
-            except zmq.ZMQError as exc:
-                log.warning("zmq reply failed: %s", exc)
+            reply = self._answer(payload)
+            if isinstance(reply, bytes):
+                self._send(route, reply)
+            else:
+                task = self.loop.create_task(self._answer_later(route, *reply))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
 
-    async def _answer(self, payload):
+    def _send(self, route, reply):
+        try:
+            self.router.send_multipart(route + [reply], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("zmq reply failed: %s", exc)
+
+    def _answer(self, payload):
+        """Reply bytes, or (request id, awaitable) when the handler has to wait."""
         req_id = None
         try:
             req_id, msg_type, params, token = envelope.decode_request(payload)
             _check_token(self.token, token)
-            result = await self.service.handle(msg_type, params, Peer("zmq", None, True))
+            result = self.service.dispatch(msg_type, params, Peer("zmq", None, True))
+            if inspect.isawaitable(result):
+                return req_id, result
             return envelope.encode_reply(req_id, result)
         except BandmateError as exc:
             return envelope.encode_error(getattr(exc, "req_id", req_id) or req_id, exc.code, exc.message)
@@ -89,10 +106,25 @@ class ZmqServer:
             log.exception("unexpected error answering a ZeroMQ request")
             return envelope.encode_error(req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
 
+    async def _answer_later(self, route, req_id, awaitable):
+        try:
+            reply = envelope.encode_reply(req_id, await awaitable)
+        except BandmateError as exc:
+            reply = envelope.encode_error(req_id, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("unexpected error answering a ZeroMQ request")
+            reply = envelope.encode_error(req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
+        self._send(route, reply)
+        self._drain()  # sending can consume the FD's edge; look for requests that arrived meanwhile
+
     async def close(self):
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self.router is not None:
+            try:
+                self.loop.remove_reader(self.router.getsockopt(zmq.FD))
+            except Exception:
+                pass
+        for task in list(self._pending):
+            task.cancel()
         for sock in (self.router, self.pub):
             if sock is not None:
                 sock.close(0)
@@ -143,13 +175,10 @@ class OscServer(asyncio.DatagramProtocol):
             self._error(addr, "", "bad_request", "malformed OSC packet: %s" % exc)
             return
         for msg in messages:
-            task = asyncio.ensure_future(self._answer(msg, addr))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._answer(msg, addr)
 
-    async def _answer(self, msg, addr):
+    def _answer(self, msg, addr):
         req_id = ""
-        msg_type = None
         try:
             args = list(msg.args)
             if not args or not isinstance(args[0], str) or not args[0] or len(args[0]) > envelope.MAX_ID_LENGTH:
@@ -160,18 +189,36 @@ class OscServer(asyncio.DatagramProtocol):
             if self.token:
                 _check_token(self.token, args.pop(0) if args else None)
             params = params_from_osc(msg_type, args)
-            result = await self.service.handle(msg_type, params, Peer("osc", addr, is_loopback(addr[0])))
-            packet = encode_message(osc_address(msg_type), [req_id] + reply_to_osc(msg_type, result))
-            if len(packet) > UDP_MAX_REPLY:
-                raise BandmateError("too_large", "the reply is too large for UDP; ask over ZeroMQ or read the "
-                                    "job's result_path")
-            self._send(packet, addr)
-        except BandmateError as exc:
-            self._error(addr, req_id, exc.code, exc.message)
-        except (OSCError, ValueError, TypeError) as exc:
-            self._error(addr, req_id, "bad_params", str(exc))
+            result = self.service.dispatch(msg_type, params, Peer("osc", addr, is_loopback(addr[0])))
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(self._answer_later(msg_type, req_id, result, addr))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+                return
+            self._reply(msg_type, req_id, result, addr)
         except Exception as exc:
-            log.exception("unexpected error answering OSC %s", msg.address)
+            self._fail(exc, msg.address, req_id, addr)
+
+    async def _answer_later(self, msg_type, req_id, awaitable, addr):
+        try:
+            self._reply(msg_type, req_id, await awaitable, addr)
+        except Exception as exc:
+            self._fail(exc, osc_address(msg_type), req_id, addr)
+
+    def _reply(self, msg_type, req_id, result, addr):
+        packet = encode_message(osc_address(msg_type), [req_id] + reply_to_osc(msg_type, result))
+        if len(packet) > UDP_MAX_REPLY:
+            raise BandmateError("too_large", "the reply is too large for UDP; ask over ZeroMQ or read the "
+                                "job's result_path")
+        self._send(packet, addr)
+
+    def _fail(self, exc, address, req_id, addr):
+        if isinstance(exc, BandmateError):
+            self._error(addr, req_id, exc.code, exc.message)
+        elif isinstance(exc, (OSCError, ValueError, TypeError)):
+            self._error(addr, req_id, "bad_params", str(exc))
+        else:
+            log.exception("unexpected error answering OSC %s", address, exc_info=exc)
             self._error(addr, req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
 
     def publish(self, topic, event):

@@ -1,6 +1,7 @@
 """The daemon's core, independent of transports: request handlers, job engine, model pool, storage, events.
 Servers (daemon/servers.py) and the in-process `--local` client route envelopes into `Service.handle`."""
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -81,19 +82,36 @@ class Service:
             self.loop.call_soon_threadsafe(self.publish, topic, event)
 
     # -- dispatch --------------------------------------------------------------------------------------------
-    async def handle(self, msg_type, params, peer=LOCAL_PEER):
-        """Validate and run one request. Returns the result dict; raises BandmateError."""
+    def dispatch(self, msg_type, params, peer=LOCAL_PEER):
+        """Validate and run one request. Most handlers answer at once and this returns their result dict;
+        handlers that wait on I/O return an awaitable. Raises BandmateError (unexpected errors become
+        `internal`)."""
         params = validate_params(msg_type, params)
         try:
-            return await self.handlers[msg_type](params, peer)
+            result = self.handlers[msg_type](params, peer)
+        except BandmateError:
+            raise
+        except Exception as exc:
+            log.exception("handler %s failed", msg_type)
+            raise BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))
+        return self._guard(msg_type, result) if inspect.isawaitable(result) else result
+
+    async def _guard(self, msg_type, awaitable):
+        try:
+            return await awaitable
         except BandmateError:
             raise
         except Exception as exc:
             log.exception("handler %s failed", msg_type)
             raise BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))
 
+    async def handle(self, msg_type, params, peer=LOCAL_PEER):
+        """dispatch() for callers that can always await (the --local client)."""
+        result = self.dispatch(msg_type, params, peer)
+        return (await result) if inspect.isawaitable(result) else result
+
     # -- handlers --------------------------------------------------------------------------------------------
-    async def h_hello(self, p, peer):
+    def h_hello(self, p, peer):
         major = protocol_major(p.get("protocol", PROTOCOL_VERSION))
         if major != protocol_major(PROTOCOL_VERSION):
             raise BandmateError("version_mismatch", "daemon speaks protocol %s; client asked for %s"
@@ -101,10 +119,10 @@ class Service:
         caps = sorted(MESSAGES) + ["jobs:" + t for t in sorted(self.jobs.job_types)]
         return {"protocol": PROTOCOL_VERSION, "server": __version__, "capabilities": caps}
 
-    async def h_ping(self, p, peer):
+    def h_ping(self, p, peer):
         return {"pong": "pong", "payload": p.get("payload", ""), "server_time": time.time()}
 
-    async def h_status(self, p, peer):
+    def h_status(self, p, peer):
         counts = self.storage.count_jobs()
         counts.update(self.jobs.counts())
         return {"status": {
@@ -114,7 +132,7 @@ class Service:
             "data_dir": self.config.data_dir, "osc_subscribers": len(self.osc_subscribers),
             "auth": bool(self.config.server.token)}}
 
-    async def h_models(self, p, peer):
+    def h_models(self, p, peer):
         return {"models": self.pool.status()}
 
     def _job_options(self, p):
@@ -138,17 +156,17 @@ class Service:
         job_id = self.jobs.submit("analyze", p, priority, timeout)
         return {"job_id": job_id, "state": "queued"}
 
-    async def h_generate(self, p, peer):
+    def h_generate(self, p, peer):
         raise BandmateError("not_available", "stem generation is not part of this build yet")
 
-    async def h_selftest(self, p, peer):
+    def h_selftest(self, p, peer):
         seconds = p.get("seconds", 2.0)
         if not 0 < seconds <= 600:
             raise BandmateError("bad_params", "field 'seconds': must be in (0, 600]")
         priority, timeout = self._job_options(p)
         return {"job_id": self.jobs.submit("selftest", p, priority, timeout), "state": "queued"}
 
-    async def h_job(self, p, peer):
+    def h_job(self, p, peer):
         job = self.storage.get_job(p["job_id"])
         if job is None:
             raise BandmateError("not_found", "no job %r" % p["job_id"])
@@ -157,16 +175,16 @@ class Service:
                 job["result"], job["result_omitted"] = None, True  # UDP is no place for bulk: read result_path
         return {"job": job}
 
-    async def h_jobs(self, p, peer):
+    def h_jobs(self, p, peer):
         limit = p.get("limit", 50)
         if not 1 <= limit <= 1000:
             raise BandmateError("bad_params", "field 'limit': must be 1..1000")
         return {"jobs": self.storage.list_jobs(limit, p.get("state"))}
 
-    async def h_cancel(self, p, peer):
+    def h_cancel(self, p, peer):
         return {"job_id": p["job_id"], "state": self.jobs.cancel(p["job_id"])}
 
-    async def h_subscribe(self, p, peer):
+    def h_subscribe(self, p, peer):
         topics = [t.strip() for t in p.get("topics", "").split(",") if t.strip()]
         unknown = [t for t in topics if t not in ("job", "model", "live")]
         if unknown:
@@ -178,13 +196,13 @@ class Service:
             self.osc_subscribers[(peer.addr[0], port)] = set(topics)
         return {"pub_endpoint": self.endpoints.get("pub", ""), "topics": ",".join(topics) or "all"}
 
-    async def h_unsubscribe(self, p, peer):
+    def h_unsubscribe(self, p, peer):
         if peer.transport != "osc":
             return {"removed": 0}
         port = p.get("port") or peer.addr[1]
         return {"removed": 1 if self.osc_subscribers.pop((peer.addr[0], port), None) is not None else 0}
 
-    async def h_shutdown(self, p, peer):
+    def h_shutdown(self, p, peer):
         if not peer.loopback:
             raise BandmateError("unauthorized", "shutdown is only accepted from this machine")
         self.loop.call_later(0.05, self.stopping.set)

@@ -5,7 +5,6 @@ import json
 import os
 import time
 
-from models.analysis.audio import describe_source
 from protocol import SONG_SCHEMA_VERSION
 from protocol.song import new_song_description
 
@@ -33,6 +32,8 @@ def _write_out_dir(out_dir, path, obj):
 
 
 def analyze(ctx):
+    from models.analysis.audio import describe_source  # numpy/scipy stay out of the daemon's start-up
+
     storage, pool = ctx.services["storage"], ctx.services["pool"]
     p = ctx.params
     ctx.progress("hash", 0.0)

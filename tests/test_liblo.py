@@ -20,6 +20,21 @@ def _free_udp_port():
     return port
 
 
+def _wait_until_bound(port, timeout=10):
+    """oscdump is listening once its port can no longer be bound by us."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return
+        finally:
+            s.close()
+        time.sleep(0.05)
+    raise AssertionError("oscdump did not bind port %d" % port)
+
+
 def test_our_encoder_matches_liblo_bytes():
     for types, values, py in [("s", ["id1"], ["id1"]), ("sifs", ["a", "3", "1.5", "x y"], ["a", 3, 1.5, "x y"]),
                               ("sT", ["b"], ["b", True])]:
@@ -33,7 +48,7 @@ def test_oscsend_requests_reach_daemon_and_oscdump_gets_events(daemon):
     port = _free_udp_port()
     dump = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.3)
+        _wait_until_bound(port)
         daemon_port = str(daemon.osc_port)
         # liblo sends from an ephemeral port, so it names oscdump's port for the events
         subprocess.run(["oscsend", "127.0.0.1", daemon_port, "/bandmate/subscribe", "ssi", "sub1", "job", str(port)],

@@ -1,0 +1,23 @@
+"""`bandmate bench <suite>`: transport (and more suites as they land)."""
+import argparse
+import importlib
+import sys
+
+SUITES = {
+    "transport": ("bench.transport", "ping latency over ZeroMQ and OSC, concurrent clients, cold start"),
+}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUITES:
+        ap = argparse.ArgumentParser(prog="bandmate bench")
+        ap.add_argument("suite", choices=sorted(SUITES), help="; ".join("%s: %s" % (k, v[1])
+                                                                        for k, v in SUITES.items()))
+        ap.parse_args(argv)
+        return 2
+    return importlib.import_module(SUITES[argv[0]][0]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
