@@ -5,6 +5,7 @@ import sys
 
 SUITES = {
     "transport": ("bench.transport", "ping latency over ZeroMQ and OSC, concurrent clients, cold start"),
+    "analysis": ("bench.analysis", "Bandmate's analyzer beside Chordino, madmom, essentia, librosa on a songbook"),
 }
 
 

@@ -291,3 +291,13 @@ def test_m4a_without_ffmpeg_is_a_clear_error(daemon, tmp_path):
         with pytest.raises(BandmateError) as e:
             c.request("analyze", {"path": str(path)})
     assert e.value.code == "not_available" and "ffmpeg" in e.value.message
+
+
+def test_structured_log_file(daemon):
+    import json as _json
+
+    path = os.path.join(daemon.home, "logs", "bandmate.log")
+    with open(path, encoding="utf-8") as fh:
+        records = [_json.loads(line) for line in fh if line.strip()]
+    assert any(r["msg"] == "ready" and "endpoints" in r for r in records)
+    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
