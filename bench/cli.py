@@ -17,7 +17,12 @@ def main(argv=None):
                                                                         for k, v in SUITES.items()))
         ap.parse_args(argv)
         return 2
-    return importlib.import_module(SUITES[argv[0]][0]).main(argv[1:])
+    try:
+        suite = importlib.import_module(SUITES[argv[0]][0])
+    except ImportError as exc:
+        print("bandmate bench %s is not available in this installation: %s" % (argv[0], exc), file=sys.stderr)
+        return 2
+    return suite.main(argv[1:])
 
 
 if __name__ == "__main__":

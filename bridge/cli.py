@@ -54,8 +54,9 @@ def cmd_ping(c, args):
 
 def cmd_status(c, args):
     st = c.request("status")["status"]
-    lines = ["Bandmate %s (protocol %s), up %.0f s, pid %s" % (st["version"], st["protocol"], st["uptime_s"],
-                                                              st["pid"]),
+    lines = ["Bandmate %s (protocol %s), up %.0f s, pid %s, memory %s" % (
+        st["version"], st["protocol"], st["uptime_s"], st["pid"],
+        "%.0f MB" % (st["rss_bytes"] / 1e6) if st.get("rss_bytes") else "?"),
              "device: %s%s" % (st["device"]["name"], " [%s]" % st["device"]["reason"] if st["device"].get("reason")
                                else ""),
              "endpoints: %s" % ", ".join("%s=%s" % kv for kv in sorted(st["endpoints"].items())),

@@ -129,7 +129,8 @@ class Service:
             "version": __version__, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3), "device": self.pool.device_status(),
             "models": self.pool.status(), "jobs": counts, "endpoints": self.endpoints,
-            "data_dir": self.config.data_dir, "osc_subscribers": len(self.osc_subscribers),
+            "rss_bytes": _rss_bytes(), "data_dir": self.config.data_dir,
+            "osc_subscribers": len(self.osc_subscribers),
             "auth": bool(self.config.server.token)}}
 
     def h_models(self, p, peer):
@@ -207,3 +208,12 @@ class Service:
             raise BandmateError("unauthorized", "shutdown is only accepted from this machine")
         self.loop.call_later(0.05, self.stopping.set)
         return {"stopping": True}
+
+
+def _rss_bytes():
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except Exception:  # psutil missing or the platform refuses: status still answers
+        return None
