@@ -52,15 +52,37 @@ def _unwrap(env):
     raise BandmateError(err.get("code", "internal"), err.get("message", "unknown error"))
 
 
-class Client:
-    """Blocking client. One request at a time per Client (use one per thread, or AsyncClient)."""
+def follow_job(get_job, job_id, on_progress=None, timeout=None, pause=time.sleep, interval=0.05):
+    """Poll `get_job(job_id)` until the job ends; returns the final job dict. Between polls `pause(seconds)`
+    waits (a client may wait on its event stream there instead of sleeping)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = get_job(job_id)
+        if job["state"] in FINAL_STATES:
+            if on_progress and job["state"] == "done":
+                on_progress("done", 1.0)
+            return job
+        if on_progress:
+            on_progress(job["stage"] or job["state"], job["fraction"])
+        if deadline is not None and time.monotonic() > deadline:
+            raise BandmateError("timeout", "job %s still %s after %g s" % (job_id, job["state"], timeout))
+        pause(interval)
 
+
+class _Endpoints(object):
     def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
         found = discover(home) if endpoint is None or pub_endpoint is None else {}
         self.endpoint = endpoint or found["zmq"]
         self.pub_endpoint = pub_endpoint or found.get("pub")
         self.token = token if token is not None else os.environ.get("BANDMATE_TOKEN")
         self.timeout = timeout
+
+
+class Client(_Endpoints):
+    """Blocking client. One request at a time per Client (use one per thread, or AsyncClient)."""
+
+    def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
+        _Endpoints.__init__(self, endpoint, pub_endpoint, token, timeout, home)
         self.ctx = zmq.Context.instance()
         self.sock = None
         self._connect()
@@ -137,49 +159,34 @@ class Client:
     def wait(self, job_id, on_progress=None, timeout=None, poll_s=0.5):
         """Block until the job ends; returns the final job dict. `on_progress(stage, fraction)` is fed from the
         PUB events (and from polling, so nothing is missed if an event is dropped)."""
-        sub = None
-        if self.pub_endpoint and on_progress is not None:
-            sub = self.ctx.socket(zmq.SUB)
-            sub.setsockopt(zmq.LINGER, 0)
-            sub.setsockopt(zmq.SUBSCRIBE, b"job")
-            sub.connect(self.pub_endpoint)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if not (self.pub_endpoint and on_progress is not None):
+            return follow_job(self.job, job_id, on_progress, timeout, interval=poll_s)
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"job")
+        sub.connect(self.pub_endpoint)
+
+        def pause(seconds):  # relay this job's progress events until the next poll or its end
+            end = time.monotonic() + seconds
+            while sub.poll(max(0, int((end - time.monotonic()) * 1000))):
+                ev = json.loads(sub.recv_multipart()[1])
+                if ev.get("job_id") != job_id:
+                    continue
+                if ev["state"] in FINAL_STATES:
+                    return
+                on_progress(ev.get("stage") or ev["state"], ev.get("fraction", 0.0))
+
         try:
-            while True:
-                job = self.job(job_id)
-                if job["state"] in FINAL_STATES:
-                    if on_progress and job["state"] == "done":
-                        on_progress("done", 1.0)
-                    return job
-                if on_progress:
-                    on_progress(job["stage"] or job["state"], job["fraction"])
-                if deadline is not None and time.monotonic() > deadline:
-                    raise BandmateError("timeout", "job %s still %s after %g s" % (job_id, job["state"], timeout))
-                end = time.monotonic() + poll_s
-                while sub is not None and sub.poll(max(0, int((end - time.monotonic()) * 1000))):
-                    _, raw = sub.recv_multipart()
-                    ev = json.loads(raw)
-                    if ev.get("job_id") != job_id:
-                        continue
-                    if ev["state"] in FINAL_STATES:
-                        break
-                    on_progress(ev.get("stage") or ev["state"], ev.get("fraction", 0.0))
-                if sub is None:
-                    time.sleep(min(poll_s, 0.1))
+            return follow_job(self.job, job_id, on_progress, timeout, pause, poll_s)
         finally:
-            if sub is not None:
-                sub.close(0)
+            sub.close(0)
 
 
-class AsyncClient:
+class AsyncClient(_Endpoints):
     """asyncio client: many requests in flight at once, replies matched by id."""
 
     def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
-        found = discover(home) if endpoint is None or pub_endpoint is None else {}
-        self.endpoint = endpoint or found["zmq"]
-        self.pub_endpoint = pub_endpoint or found.get("pub")
-        self.token = token if token is not None else os.environ.get("BANDMATE_TOKEN")
-        self.timeout = timeout
+        _Endpoints.__init__(self, endpoint, pub_endpoint, token, timeout, home)
         self.ctx = zmq.asyncio.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)

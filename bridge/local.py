@@ -5,11 +5,8 @@ import asyncio
 import importlib
 import os
 import threading
-import time
 
-from protocol import BandmateError
-
-FINAL_STATES = ("done", "failed", "cancelled")
+from .client import follow_job
 
 
 class LocalClient:
@@ -38,18 +35,7 @@ class LocalClient:
         return self.request("job", {"job_id": job_id})["job"]
 
     def wait(self, job_id, on_progress=None, timeout=None):
-        start = time.monotonic()
-        while True:
-            job = self.job(job_id)
-            if job["state"] in FINAL_STATES:
-                if on_progress and job["state"] == "done":
-                    on_progress("done", 1.0)
-                return job
-            if on_progress:
-                on_progress(job["stage"] or job["state"], job["fraction"])
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise BandmateError("timeout", "job %s still %s" % (job_id, job["state"]))
-            time.sleep(0.05)
+        return follow_job(self.job, job_id, on_progress, timeout)
 
     def close(self):
         try:

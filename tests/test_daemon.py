@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import zmq
 
-from bridge.client import AsyncClient, Client
+from bridge.client import AsyncClient
 from protocol import PROTOCOL_VERSION, BandmateError
-from protocol.osc import decode_packet, encode_message
+from protocol.osc import encode_message
 
 from .conftest import write_tone
 

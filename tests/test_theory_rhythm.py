@@ -1,5 +1,4 @@
 """Rhythm theory on hand-made patterns whose answers are known from the literature's definitions."""
-import numpy as np
 import pytest
 
 from models.theory.rhythm import (lhl_syncopation, meter_factors, metric_hierarchy, metric_weights, note_density,
