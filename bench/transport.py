@@ -144,8 +144,8 @@ def concurrent(endpoint, clients, per_client):
             "latency_ms": report.percentiles(lat)}
 
 
-def run(n=10000, clients=20, per_client=500, cold_runs=3):
-    res = {"machine": report.machine(), "n": n}
+def run(n=10000, clients=20, per_client=500, cold_runs=3, rounds=5):
+    res = {"machine": report.machine(), "n": n, "rounds": rounds}
     with tempfile.TemporaryDirectory() as home:
         cold = []
         for _ in range(cold_runs):
@@ -161,16 +161,21 @@ def run(n=10000, clients=20, per_client=500, cold_runs=3):
         zpeer, zport = _spawn(ZMQ_PEER)
         opeer, oport = _spawn(OSC_PEER)
         try:
-            rows = {}
-            for name, factory in [("bandmate_zmq", lambda: zmq_pinger(ep["zmq"])),
-                                  ("peer_pyzmq_router", lambda: zmq_pinger("tcp://127.0.0.1:%d" % zport)),
-                                  ("bandmate_osc", lambda: osc_pinger(int(ep["osc"].rsplit(":", 1)[1]))),
-                                  ("peer_python_osc", lambda: osc_pinger(oport))]:
-                client, fn = factory()
-                try:
-                    rows[name] = report.percentiles(ping_latencies(fn, n))
-                finally:
+            # Interleave the systems in rounds so a noisy moment of the machine hits all of them alike.
+            systems = [("bandmate_zmq", lambda: zmq_pinger(ep["zmq"])),
+                       ("peer_pyzmq_router", lambda: zmq_pinger("tcp://127.0.0.1:%d" % zport)),
+                       ("bandmate_osc", lambda: osc_pinger(int(ep["osc"].rsplit(":", 1)[1]))),
+                       ("peer_python_osc", lambda: osc_pinger(oport))]
+            pingers = {name: factory() for name, factory in systems}
+            samples = {name: [] for name, _ in systems}
+            try:
+                for r in range(rounds):
+                    for name, _ in systems:
+                        samples[name] += ping_latencies(pingers[name][1], n // rounds, warmup=200 if r == 0 else 20)
+            finally:
+                for client, _ in pingers.values():
                     client.close()
+            rows = {name: report.percentiles(v) for name, v in samples.items()}
             res["ping_ms"] = rows
             res["ratios"] = {
                 "zmq_p50": round(rows["bandmate_zmq"]["p50"] / rows["peer_pyzmq_router"]["p50"], 3),
@@ -197,7 +202,8 @@ def to_markdown(res):
     c = res["concurrent"]
     md = ["# Transport benchmark (%s, %d CPUs, Python %s)\n" % (res["machine"]["when"], res["machine"]["cpus"],
                                                                  res["machine"]["python"]),
-          "## Ping round trips (ms)\n", report.markdown_table(["system", "n", "p50", "p90", "p99", "mean", "max"], rows),
+          "## Ping round trips (ms; %d per system, interleaved in %d rounds)\n" % (res["n"], res["rounds"]),
+          report.markdown_table(["system", "n", "p50", "p90", "p99", "mean", "max"], rows),
           "\nRatios Bandmate / peer: ZeroMQ p50 %.2fx, p99 %.2fx; OSC p50 %.2fx, p99 %.2fx\n" % (
               res["ratios"]["zmq_p50"], res["ratios"]["zmq_p99"], res["ratios"]["osc_p50"], res["ratios"]["osc_p99"]),
           "## %d concurrent ZeroMQ clients x %d requests\n" % (c["clients"], c["requests"] // c["clients"]),
