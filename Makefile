@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-quick bench clean
+PEERS_STAMP := $(VENV)/.peers-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install peers run test test-quick bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) bridge/sysdeps.py install
@@ -19,10 +21,21 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# Benchmark-only peers (Chordino, madmom, essentia, librosa). Best effort: a peer that will not install is
+# reported by the benchmark as missing, and the rest of Bandmate does not need any of them.
+$(PEERS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q wheel numpy "setuptools<81"
+	$(BIN)/python -m pip install -q vamp==1.1.0 --no-build-isolation || echo "peers: vamp did not install"
+	$(BIN)/python -m pip install -q -e ".[peers]" || echo "peers: some benchmark peers did not install"
+	rm -f $(VENV)/.peers-*
+	touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
 run: install
 	$(BIN)/bandmate serve
 
-test: install
+test: install peers
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-quick: install

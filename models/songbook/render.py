@@ -1,0 +1,179 @@
+"""Audio from MIDI with FluidSynth, loudness normalisation, FLAC writing.
+
+Rendering uses libfluidsynth through ctypes (one synth per soundfont kept warm per process, its MIDI player on
+the sample clock, `fluid_synth_write_float`), so a soundfont is loaded once per worker instead of once per stem.
+Where the library cannot be loaded it falls back to the `fluidsynth` program (`-ni -F out.wav`), slower.
+Audio is float32, samples x 2 channels, 44.1 kHz.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import soundfile as sf
+
+from models.analysis.loudness import integrated_loudness
+
+SAMPLE_RATE = 44100
+SYNTH_GAIN = 0.4
+TARGET_LUFS = -16.0
+PEAK_CEILING = 0.98        # linear; normalisation never pushes the mix's sample peak above this
+
+_PRETTY_MIDI_SF = None
+try:  # TimGM6mb ships inside pretty_midi
+    import pretty_midi as _pm
+    _PRETTY_MIDI_SF = os.path.join(os.path.dirname(_pm.__file__), "TimGM6mb.sf2")
+except Exception:  # noqa: BLE001 - optional
+    pass
+
+SOUNDFONT_CANDIDATES = {
+    "FluidR3_GM": ["/usr/share/sounds/sf2/FluidR3_GM.sf2"],
+    "MuseScore_General": ["/usr/share/sounds/sf3/MuseScore_General.sf3",
+                          "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+                          "/usr/share/sounds/sf2/MuseScore_General.sf2"],
+    "TimGM6mb": [p for p in [_PRETTY_MIDI_SF] if p],
+}
+
+
+def available_soundfonts() -> dict[str, str]:
+    """Soundfont name -> path, for those installed."""
+    out = {}
+    for name, paths in SOUNDFONT_CANDIDATES.items():
+        for p in paths:
+            if os.path.exists(p):
+                out[name] = os.path.realpath(p)
+                break
+    return out
+
+
+class _Lib:
+    """The few libfluidsynth calls we need."""
+
+    def __init__(self):
+        path = ctypes.util.find_library("fluidsynth") or "libfluidsynth.so.3"
+        lib = ctypes.CDLL(path)
+        vp, cp, ci, cd = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double
+        sig = {"new_fluid_settings": (vp, []), "fluid_settings_setnum": (ci, [vp, cp, cd]),
+               "fluid_settings_setint": (ci, [vp, cp, ci]), "fluid_settings_setstr": (ci, [vp, cp, cp]),
+               "new_fluid_synth": (vp, [vp]), "fluid_synth_sfload": (ci, [vp, cp, ci]),
+               "new_fluid_player": (vp, [vp]), "fluid_player_add": (ci, [vp, cp]), "fluid_player_play": (ci, [vp]),
+               "fluid_player_stop": (ci, [vp]), "delete_fluid_player": (None, [vp]),
+               "fluid_synth_write_float": (ci, [vp, ci, vp, ci, ci, vp, ci, ci]),
+               "fluid_synth_system_reset": (ci, [vp]), "fluid_player_join": (ci, [vp])}
+        for name, (res, args) in sig.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        self.lib = lib
+
+
+_LIB: _Lib | None = None
+_SYNTHS: dict[str, int] = {}
+
+
+def _lib() -> _Lib | None:
+    global _LIB
+    if _LIB is None:
+        try:
+            _LIB = _Lib()
+        except (OSError, AttributeError):
+            return None
+    return _LIB
+
+
+def check_fluidsynth() -> None:
+    """Raise RuntimeError when neither libfluidsynth nor the fluidsynth program is available."""
+    if _lib() is None and not shutil.which("fluidsynth"):
+        raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
+
+
+def _synth(sf_path: str) -> int:
+    """A warm synth with `sf_path` loaded (one per soundfont per process)."""
+    if sf_path in _SYNTHS:
+        return _SYNTHS[sf_path]
+    L = _lib().lib
+    st = L.new_fluid_settings()
+    L.fluid_settings_setnum(st, b"synth.sample-rate", float(SAMPLE_RATE))
+    L.fluid_settings_setnum(st, b"synth.gain", SYNTH_GAIN)
+    L.fluid_settings_setint(st, b"synth.polyphony", 512)
+    L.fluid_settings_setint(st, b"synth.cpu-cores", 1)
+    L.fluid_settings_setstr(st, b"player.timing-source", b"sample")
+    L.fluid_settings_setint(st, b"synth.lock-memory", 0)
+    syn = L.new_fluid_synth(st)
+    if L.fluid_synth_sfload(syn, sf_path.encode(), 1) < 0:
+        raise RuntimeError(f"fluidsynth could not load soundfont {sf_path}")
+    _SYNTHS[sf_path] = syn
+    return syn
+
+
+def render_midi(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
+    """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2)."""
+    if _lib() is None:
+        return _render_cli(midi_path, sf_path, n_frames)
+    L = _lib().lib
+    syn = _synth(sf_path)
+    L.fluid_synth_system_reset(syn)
+    block = 4096
+    left, right = np.zeros(block, np.float32), np.zeros(block, np.float32)
+    for _ in range(int(2.0 * SAMPLE_RATE) // block):   # let the previous stem's reverb tail die away
+        L.fluid_synth_write_float(syn, block, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
+    player = L.new_fluid_player(syn)
+    try:
+        if L.fluid_player_add(player, os.path.abspath(midi_path).encode()) != 0:
+            raise RuntimeError(f"fluidsynth could not read {midi_path}")
+        L.fluid_player_play(player)
+        out = np.zeros((n_frames, 2), np.float32)
+        pos = 0
+        while pos < n_frames:
+            n = min(block, n_frames - pos)
+            L.fluid_synth_write_float(syn, n, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
+            out[pos:pos + n, 0] = left[:n]
+            out[pos:pos + n, 1] = right[:n]
+            pos += n
+        L.fluid_player_stop(player)
+        L.fluid_player_join(player)
+    finally:
+        L.delete_fluid_player(player)
+        L.fluid_synth_system_reset(syn)
+    return out
+
+
+def _render_cli(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
+    exe = shutil.which("fluidsynth")
+    if not exe:
+        raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
+    with tempfile.TemporaryDirectory() as d:
+        wav = os.path.join(d, "out.wav")
+        subprocess.run([exe, "-ni", "-q", "-F", wav, "-r", str(SAMPLE_RATE), "-g", str(SYNTH_GAIN), sf_path,
+                        midi_path], check=True, capture_output=True)
+        x, _ = sf.read(wav, dtype="float32", always_2d=True)
+    out = np.zeros((n_frames, 2), np.float32)
+    n = min(n_frames, len(x))
+    out[:n] = x[:n, :2]
+    return out
+
+
+def normalise(stems: dict[str, np.ndarray], target_lufs: float = TARGET_LUFS) -> tuple[np.ndarray, dict, float, float]:
+    """Mix = sum of stems, scaled by ONE gain so its integrated loudness is `target_lufs` (or less, when the sample
+    peak of the mix or of any stem would pass PEAK_CEILING). Returns (mix, scaled stems, gain in dB, final loudness in LUFS)."""
+    mix = np.sum(list(stems.values()), axis=0)
+    lufs = integrated_loudness(mix, SAMPLE_RATE)  # None for silence
+    gain = 1.0 if lufs is None else 10 ** ((target_lufs - lufs) / 20)
+    # The ceiling holds for the stems too: a stem can peak above the mix where others cancel it.
+    peak = max([float(np.max(np.abs(v))) for v in [mix, *stems.values()] if v.size] or [0.0])
+    if peak * gain > PEAK_CEILING:
+        gain = PEAK_CEILING / peak
+    out = {k: (v * gain).astype(np.float32) for k, v in stems.items()}
+    mix = (mix * gain).astype(np.float32)
+    gain_db = 20 * np.log10(gain)
+    return mix, out, gain_db, (None if lufs is None else lufs + gain_db)  # loudness scales exactly with gain
+
+
+def write_audio(path: str, audio: np.ndarray) -> None:
+    """Write float audio as 16-bit FLAC (or WAV, by the extension)."""
+    fmt = "FLAC" if path.endswith(".flac") else "WAV"
+    sf.write(path, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format=fmt, subtype="PCM_16")
