@@ -15,7 +15,7 @@ sf = pytest.importorskip("soundfile")
 
 from models.songbook import grooves as G  # noqa: E402
 from models.songbook import midi_tools as M  # noqa: E402
-from models.songbook.harmony import QUALITIES, Chord, parse_roman  # noqa: E402
+from models.theory.harmony import QUALITIES, Chord, parse_roman  # noqa: E402
 from models.analysis.loudness import integrated_loudness  # noqa: E402
 from models.songbook.plan import groove_split, plan_song, progression_split  # noqa: E402
 from models.songbook.progressions import CURATED, all_progressions, rntxt_progressions  # noqa: E402
@@ -222,7 +222,7 @@ def test_chords_sound_in_chord_stem(songbook):
 
 
 def _pc(name):
-    from models.songbook.harmony import pc_of
+    from models.theory.harmony import pc_of
     return pc_of(name)
 
 

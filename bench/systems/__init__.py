@@ -19,12 +19,10 @@ import re
 
 import numpy as np
 
+from models.theory.harmony import DEGREE_NAMES, pc_of
+
 SYSTEMS = ("bandmate", "chordino", "madmom", "essentia", "librosa")
 
-PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-# Harte bass degree of a bass note `n` semitones above the root.
-BASS_DEGREE = {0: "1", 1: "b2", 2: "2", 3: "b3", 4: "3", 5: "4", 6: "b5", 7: "5", 8: "b6", 9: "6", 10: "b7",
-               11: "7"}
 
 
 def load(name: str):
@@ -60,12 +58,9 @@ def load_mono(path: str, sample_rate: int) -> np.ndarray:
 
 def pitch_class(name: str) -> int:
     """Pitch class 0..11 of a note name ('Eb', 'F#', 'Cb', music21's 'B-'); KeyError for anything else."""
-    pc = PITCH_CLASS[name[0].upper()]
-    for acc in name[1:]:
-        if acc not in "#b-":
-            raise KeyError(name)
-        pc += 1 if acc == "#" else -1
-    return pc % 12
+    if not name or name[0].upper() not in "CDEFGAB" or any(acc not in "#b-" for acc in name[1:]):
+        raise KeyError(name)
+    return pc_of(name)
 
 
 # Chordino / essentia / lead-sheet chord names -> Harte. Order matters: longer suffixes first.
@@ -90,7 +85,7 @@ def harte_from_name(name: str) -> str:
         return "X"
     label = f"{root}:{quality}"
     if bass:
-        label += "/" + BASS_DEGREE[(pitch_class(bass) - pitch_class(root)) % 12]
+        label += "/" + DEGREE_NAMES[(pitch_class(bass) - pitch_class(root)) % 12]
     return label
 
 

@@ -28,7 +28,7 @@ from multiprocessing import get_context
 import mido
 import numpy as np
 
-from .harmony import _DEGREE_NAMES, bass_degree, quality_from_intervals
+from models.theory.harmony import DEGREE_NAMES, bass_degree, quality_from_intervals
 from .midi_tools import TempoMap
 from .progressions import rntxt_paths
 from .render import SAMPLE_RATE, normalise, render_midi, write_audio
@@ -56,9 +56,9 @@ def harte_of_rn(rn) -> tuple[str, str, str, str]:
         label = f"{rname}:{q}" + (f"/{bass_degree(q, b_iv)}" if b_iv else "")
         return label, rname, q, bname
     if not ivs - {0}:                       # a bare root (unison / octaves): Harte '1'
-        return f"{rname}:1" + (f"/{_DEGREE_NAMES[b_iv]}" if b_iv else ""), rname, "1", bname
-    degs = ",".join(_DEGREE_NAMES[i] for i in sorted(ivs - {0}))
-    label = f"{rname}:({degs})" + (f"/{_DEGREE_NAMES[b_iv]}" if b_iv else "")
+        return f"{rname}:1" + (f"/{DEGREE_NAMES[b_iv]}" if b_iv else ""), rname, "1", bname
+    degs = ",".join(DEGREE_NAMES[i] for i in sorted(ivs - {0}))
+    label = f"{rname}:({degs})" + (f"/{DEGREE_NAMES[b_iv]}" if b_iv else "")
     return label, rname, "(" + degs + ")", bname
 
 

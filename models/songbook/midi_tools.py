@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import mido
 
-from .harmony import MODE_SCALES, QUALITIES
+from models.theory.harmony import MODE_SCALES, QUALITIES
 from .plan import SongPlan
 
 STEMS = ("drums", "bass", "chords", "melody")

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 
 from . import grooves as G
-from .harmony import Chord, key_spelling
+from models.theory.harmony import Chord, key_spelling
 from .progressions import Progression, all_progressions
 
 SPLITS = ("train", "valid", "test")

@@ -19,7 +19,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .harmony import (QUALITIES, Chord, key_spelling, parse_roman, quality_from_intervals, spell)
+from models.theory.harmony import (QUALITIES, Chord, key_spelling, parse_roman, quality_from_intervals, spell)
 
 RNTXT_PATH = os.path.join(os.path.dirname(__file__), "rntxt_progressions.json")
 

@@ -12,7 +12,7 @@ import re
 
 import jams
 
-from .harmony import pc_of
+from models.theory.harmony import pc_of
 from .midi_tools import TempoMap, chord_ticks
 from .plan import SongPlan
 

@@ -1,4 +1,5 @@
-"""Chord spelling for the songbook: Roman numerals -> chords in a key -> Harte labels and MMA chord names.
+"""Chord spelling: Roman numerals -> chords in a key -> Harte labels and MMA chord names (shared by the songbook,
+analysis and generation).
 
 A chord here is a `Chord`: root pitch class and spelled name, a Harte quality (`maj`, `min7`, `hdim7`, ...), the
 bass pitch class, and the Roman numeral it came from. Pitch classes are integers 0-11 (C = 0).
@@ -45,7 +46,7 @@ QUALITIES: dict[str, tuple[tuple[int, ...], str]] = {
     "7(b9)": ((0, 4, 7, 10, 13), "7b9"), "7(#9)": ((0, 4, 7, 10, 15), "7#9"),
 }
 
-_DEGREE_NAMES = {0: "1", 1: "b2", 2: "2", 3: "b3", 4: "3", 5: "4", 6: "b5", 7: "5", 8: "b6", 9: "6", 10: "b7",
+DEGREE_NAMES = {0: "1", 1: "b2", 2: "2", 3: "b3", 4: "3", 5: "4", 6: "b5", 7: "5", 8: "b6", 9: "6", 10: "b7",
                  11: "7"}
 _NUMERALS = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7}
 _TOKEN_RE = re.compile(
@@ -124,7 +125,7 @@ def bass_degree(quality: str, interval: int) -> str:
         return "#5"
     if interval == 9 and quality == "dim7":
         return "bb7"
-    return _DEGREE_NAMES[interval % 12]
+    return DEGREE_NAMES[interval % 12]
 
 
 def quality_from_intervals(intervals: set[int]) -> str | None:
