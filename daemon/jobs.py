@@ -111,16 +111,6 @@ class JobEngine:
         self._event(job_id, "queued", "", 0.0)
         return job_id
 
-    def complete_now(self, job_type, params, result, result_path, priority="interactive"):
-        """Record a job that is done at once (e.g. an analysis cache hit)."""
-        job_id = uuid.uuid4().hex[:16]
-        self.storage.insert_job(job_id, job_type, params, priority, self.run_id, state="done")
-        now = time.time()
-        self.storage.update_job(job_id, started=now, finished=now, fraction=1.0, stage="cache", result=result,
-                                result_path=result_path)
-        self._event(job_id, "done", "cache", 1.0)
-        return job_id
-
     def cancel(self, job_id):
         job = self.storage.get_job(job_id)
         if job is None:

@@ -114,10 +114,6 @@ class ModelPool:
         raise BandmateError("not_available", "model %s is %s%s" % (
             name, entry["state"], (": " + entry["error"]) if entry["error"] else ""))
 
-    def warm_names(self):
-        with self._lock:
-            return sorted(self._models)
-
     def status(self):
         with self._lock:
             entries = [dict(e) for e in self._entries.values()]

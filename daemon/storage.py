@@ -134,10 +134,6 @@ class Storage:
                    (cache_key, job_id, audio_sha256, json.dumps(params, sort_keys=True),
                     json.dumps(models, sort_keys=True), result_path, time.time()))
 
-    def add_generation(self, gen_id, job_id, request, result_path):
-        self._exec("INSERT OR REPLACE INTO generations(id, job_id, request, result_path, created) VALUES(?,?,?,?,?)",
-                   (gen_id, job_id, json.dumps(request), result_path, time.time()))
-
     # -- blobs ---------------------------------------------------------------------------------------------
     def _blob_path(self, digest, ext):
         return self.blob_dir / digest[:2] / (digest + ext)
