@@ -1,0 +1,94 @@
+"""Audio features for the analysis models: mono loading at the models' rate, magnitude STFT, log-frequency
+(semitone-spaced) filterbank spectrograms and chroma.
+
+Units: sample rates in Hz, hops and FFT sizes in samples, frame times in seconds (frame k is centred at
+k * hop / sr), frequencies in Hz, pitches as MIDI numbers (A4 = 69 = 440 Hz).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MODEL_SR = 22050
+
+
+def midi_to_hz(midi):
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=float) - 69.0) / 12.0)
+
+
+def load_mono(path: str, sr: int = MODEL_SR, start: float | None = None, end: float | None = None,
+              max_seconds: float = 4 * 3600):
+    """Decode `path` (any format models.analysis.audio reads), mix to mono and resample to `sr` Hz.
+    Returns float32 samples. Decodes block by block, so only the mono result is held in memory."""
+    import soxr
+
+    from .audio import iter_blocks, probe, resolve_range
+
+    info = probe(path)
+    start, end = resolve_range(info, start, end)
+    end = min(end, start + max_seconds)
+    rs = soxr.ResampleStream(info["sample_rate"], sr, 1, dtype="float32") if info["sample_rate"] != sr else None
+    parts = []
+    for block in iter_blocks(path, info, start, end):
+        mono = block.mean(axis=1).astype(np.float32)
+        parts.append(rs.resample_chunk(mono) if rs is not None else mono)
+    if rs is not None:
+        parts.append(rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT| with a Hann window, scaled so a sine of amplitude A peaks at A; frames centred (the signal is
+    zero-padded by n_fft/2 at both ends). Returns (frames, n_fft // 2 + 1), float32; frame k is centred at
+    sample k * hop."""
+    y = np.asarray(y, dtype=np.float32)
+    pad = n_fft // 2
+    y = np.pad(y, (pad, pad))
+    n_frames = 1 + max(0, (len(y) - n_fft) // hop)
+    frames = np.lib.stride_tricks.as_strided(y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop,
+                                                                                   y.strides[0]))
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    return (np.abs(np.fft.rfft(frames * window, axis=1)) * (2.0 / window.sum())).astype(np.float32)
+
+
+def log_filterbank(sr: int, n_fft: int, fmin_midi: float = 21.0, n_bins: int = 88 * 2,
+                   bins_per_semitone: int = 2) -> np.ndarray:
+    """Triangular filters centred on pitches fmin_midi, fmin_midi + 1/bins_per_semitone, ... (MIDI numbers),
+    each spanning its neighbours' centres. Filters narrower than one FFT bin fall back to the nearest bin, so
+    low notes keep energy. Returns (n_fft // 2 + 1, n_bins)."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    centres = midi_to_hz(fmin_midi + np.arange(-1, n_bins + 1) / bins_per_semitone)
+    fb = np.zeros((len(freqs), n_bins), dtype=np.float32)
+    for b in range(n_bins):
+        lo, mid, hi = centres[b], centres[b + 1], centres[b + 2]
+        rising = (freqs - lo) / (mid - lo)
+        falling = (hi - freqs) / (hi - mid)
+        tri = np.maximum(0.0, np.minimum(rising, falling))
+        if tri.sum() == 0:
+            tri[np.argmin(np.abs(freqs - mid))] = 1.0
+        fb[:, b] = tri / tri.sum()
+    return fb
+
+
+def log_freq_spectrogram(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 4096, hop: int = 2205,
+                         fmin_midi: float = 21.0, n_bins: int = 176, bins_per_semitone: int = 2,
+                         compression: float = 100.0):
+    """Semitone-spaced spectrogram, log-compressed as log(1 + compression * x). Defaults: 10 frames/s at
+    22.05 kHz, A0 (MIDI 21) upwards in half-semitone bins over 88 keys. Returns (features (frames, n_bins),
+    frame times in seconds)."""
+    mag = stft_magnitude(y, n_fft, hop)
+    spec = mag @ log_filterbank(sr, n_fft, fmin_midi, n_bins, bins_per_semitone)
+    times = np.arange(spec.shape[0]) * hop / float(sr)
+    return np.log1p(compression * spec).astype(np.float32), times
+
+
+def chroma(logspec: np.ndarray, fmin_midi: float = 21.0, bins_per_semitone: int = 2) -> np.ndarray:
+    """Fold a log-frequency spectrogram into 12 pitch classes (C = 0): the bins centred on semitones, less
+    each frame's median (the leakage floor that log compression lifts), each frame normalised to max 1."""
+    centred = logspec[:, ::bins_per_semitone]
+    centred = np.maximum(0.0, centred - np.median(centred, axis=1, keepdims=True))
+    pcs = (int(round(fmin_midi)) + np.arange(centred.shape[1])) % 12
+    out = np.zeros((logspec.shape[0], 12), dtype=np.float32)
+    for pc in range(12):
+        out[:, pc] = centred[:, pcs == pc].sum(axis=1)
+    peak = out.max(axis=1, keepdims=True)
+    return out / np.maximum(peak, 1e-9)
