@@ -20,6 +20,7 @@ DELEGATED = {
     "serve": ("daemon.cli:main", "run the daemon in the foreground"),
     "songbook": ("models.songbook.cli:main", "make ground-truth songs (songbook make / corpus)"),
     "bench": ("bench.cli:main", "benchmarks: transport, analysis, ..."),
+    "train": ("models.train_cli:main", "train Bandmate's models (train chords --train DIR --out PATH)"),
     "doctor": ("bridge.sysdeps:main", "check the system packages Bandmate uses (check | install)"),
 }
 

@@ -211,3 +211,34 @@ def key_spelling(tonic_pc: int, mode: str) -> tuple[str, int]:
         names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
     name = names[tonic_pc % 12]
     return name, LETTERS.index(name[0])
+
+
+_HARTE_RE = re.compile(r"^(?P<root>[A-G][b#]*)(?::(?P<qual>[^/]*))?(?:/(?P<bass>b*#*[1-9]+))?$")
+_HARTE_DEGREE = {"1": 0, "2": 2, "3": 4, "4": 5, "5": 7, "6": 9, "7": 11, "9": 2, "11": 5, "13": 9}
+
+
+def parse_harte(label: str) -> tuple[int, str, int] | None:
+    """(root pc, quality, bass pc) of a Harte label: 'A:min7/b3' -> (9, 'min7', 0); a bare root is 'maj'.
+    'N' and 'X' give None. Raises ValueError for malformed labels or qualities outside QUALITIES (interval
+    lists such as 'C:(1,3)' are matched to a named quality when they equal one)."""
+    if label in ("N", "X", ""):
+        return None
+    m = _HARTE_RE.match(label.strip())
+    if not m:
+        raise ValueError("not a Harte chord label: %r" % label)
+    root = pc_of(m.group("root"))
+    quality = m.group("qual") or "maj"
+    if quality.startswith("("):
+        degrees = [d.strip() for d in quality.strip("()").split(",") if d.strip()]
+        quality = quality_from_intervals({_degree_semitones(d) for d in degrees}) or ""
+    if quality not in QUALITIES:
+        raise ValueError("unknown Harte quality in %r" % label)
+    bass = root
+    if m.group("bass"):
+        bass = (root + _degree_semitones(m.group("bass"))) % 12
+    return root, quality, bass
+
+
+def _degree_semitones(degree: str) -> int:
+    flats, sharps = degree.count("b"), degree.count("#")
+    return _HARTE_DEGREE[degree.lstrip("b#")] - flats + sharps

@@ -1,0 +1,226 @@
+"""Training the chord network on songbook sets: feature cache, augmentation, the loop, evaluation, and the
+checkpoint with its model card.
+
+    python -m models.analysis.train_chords --train DIR [--valid DIR] --out models/checkpoints/chords
+        [--epochs 30] [--batch 16] [--crop 100] [--seed 0]
+
+Augmentation (so the model learns chords, not the songbook's three soundfonts): transposition by rolling the
+spectrogram a whole number of semitones (labels follow), random gain and spectral tilt, and noise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from .chords import NO_CHORD, N_STATES, QUALITY_CLASSES, build_model, frame_targets, segments_from_path, \
+    state_log_probs, viterbi
+from .features import MODEL_SR, load_mono, log_freq_spectrogram
+
+HOP_S = 0.1
+BINS_PER_SEMITONE = 2
+
+
+def load_index(set_dir: str) -> list[dict]:
+    with open(os.path.join(set_dir, "index.json"), encoding="utf-8") as fh:
+        index = json.load(fh)
+    return index.get("songs") or index.get("pieces") or []
+
+
+def cache_features(set_dir: str, cache_dir: str, progress=True) -> list[str]:
+    """Spectrogram + frame targets of every song of a set, as .npz files under cache_dir (computed once)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    out = []
+    songs = load_index(set_dir)
+    t0 = time.time()
+    for i, song in enumerate(songs):
+        path = os.path.join(cache_dir, song["id"] + ".npz")
+        if not os.path.exists(path):
+            y = load_mono(os.path.join(set_dir, song["paths"]["mix"]), MODEL_SR)
+            spec, times = log_freq_spectrogram(y, MODEL_SR)
+            with open(os.path.join(set_dir, song["paths"]["json"]), encoding="utf-8") as fh:
+                truth = json.load(fh)
+            np.savez_compressed(path, spec=spec, targets=frame_targets(truth["chords"], times))
+        out.append(path)
+        if progress and (i + 1) % 20 == 0:
+            print("features: %d/%d songs (%.0f s)" % (i + 1, len(songs), time.time() - t0), file=sys.stderr)
+    return out
+
+
+def transpose(spec: np.ndarray, targets: np.ndarray, semitones: int):
+    """Shift a spectrogram by whole semitones (zero-filled, not wrapped) and its root/bass labels with it."""
+    shift = semitones * BINS_PER_SEMITONE
+    out = np.zeros_like(spec)
+    if shift > 0:
+        out[:, shift:] = spec[:, :-shift]
+    elif shift < 0:
+        out[:, :shift] = spec[:, -shift:]
+    else:
+        out[:] = spec
+    t = targets.copy()
+    for col in (0, 2):
+        sel = t[:, col] != NO_CHORD
+        t[sel, col] = (t[sel, col] + semitones) % 12
+    return out, t
+
+
+def augment(spec, targets, rng):
+    spec, targets = transpose(spec, targets, int(rng.integers(-6, 6)))
+    gain = rng.uniform(0.7, 1.3)
+    tilt = rng.uniform(-0.4, 0.4) * np.linspace(-1, 1, spec.shape[1], dtype=np.float32)
+    spec = spec * gain * (1.0 + tilt)[None, :]
+    spec = spec + rng.normal(0, rng.uniform(0, 0.1), spec.shape).astype(np.float32)
+    return np.maximum(spec, 0).astype(np.float32), targets
+
+
+def batches(files, batch, crop, rng, augment_data=True):
+    """Endless random crops of `crop` frames from the cached songs."""
+    data = [np.load(f) for f in files]
+    data = [(d["spec"], d["targets"]) for d in data if len(d["targets"]) >= crop]
+    while True:
+        xs, ys = [], []
+        for _ in range(batch):
+            spec, tg = data[int(rng.integers(len(data)))]
+            s = int(rng.integers(0, len(tg) - crop + 1))
+            x, y = spec[s:s + crop], tg[s:s + crop]
+            if augment_data:
+                x, y = augment(x, y, rng)
+            xs.append(x)
+            ys.append(y)
+        yield np.stack(xs), np.stack(ys)
+
+
+def loss_fn(model, x, y):
+    import torch
+    import torch.nn.functional as F
+
+    root, quality, bass = model(x)
+    l_root = F.cross_entropy(root.reshape(-1, 13), y[..., 0].reshape(-1))
+    has_chord = y[..., 0].reshape(-1) != NO_CHORD
+    q = quality.reshape(-1, len(QUALITY_CLASSES))[has_chord]
+    l_quality = F.cross_entropy(q, y[..., 1].reshape(-1)[has_chord]) if has_chord.any() else root.sum() * 0
+    l_bass = F.cross_entropy(bass.reshape(-1, 13), y[..., 2].reshape(-1))
+    return l_root + l_quality + 0.5 * l_bass, (l_root.item(), l_quality.item(), l_bass.item())
+
+
+def predict(model, spec: np.ndarray, change_penalty: float = 6.0, duration: float | None = None):
+    """Chord segments of one song's spectrogram (frames, bins) at HOP_S seconds per frame."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        root, quality, bass = model(torch.from_numpy(spec[None]))
+        root_lp = torch.log_softmax(root[0], -1).numpy()
+        qual_lp = torch.log_softmax(quality[0], -1).numpy()
+        bass_lp = torch.log_softmax(bass[0], -1).numpy()
+    path = viterbi(state_log_probs(root_lp, qual_lp), change_penalty)
+    times = np.arange(len(spec)) * HOP_S
+    return segments_from_path(path, times, HOP_S, bass_lp, duration)
+
+
+def evaluate(model, set_dir: str, files: list[str], limit: int | None = None) -> dict:
+    """mir_eval chord scores (duration-weighted over the songs) of the model on cached songs of a set."""
+    import mir_eval
+
+    songs = {s["id"]: s for s in load_index(set_dir)}
+    totals, weight = {}, 0.0
+    for f in files[:limit]:
+        sid = os.path.basename(f)[:-4]
+        with open(os.path.join(set_dir, songs[sid]["paths"]["json"]), encoding="utf-8") as fh:
+            truth = json.load(fh)
+        dur = truth["source"]["duration"]
+        est = predict(model, np.load(f)["spec"], duration=dur)
+        ref_i = np.array([[c["start"], c["end"]] for c in truth["chords"]])
+        ref_l = [c["label"] for c in truth["chords"]]
+        est_i = np.array([[c["start"], c["end"]] for c in est])
+        est_l = [c["label"] for c in est]
+        scores = mir_eval.chord.evaluate(ref_i, ref_l, est_i, est_l)
+        for k in ("root", "majmin", "sevenths", "mirex", "thirds"):
+            totals[k] = totals.get(k, 0.0) + float(scores[k]) * dur
+        weight += dur
+    return {k: round(v / weight, 4) for k, v in totals.items()} if weight else {}
+
+
+def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=16, crop=100, seed=0,
+          lr=1e-3, threads=None):
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache")
+    train_files = cache_features(train_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(train_dir))))
+    if valid_dir:
+        valid_files = cache_features(valid_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(valid_dir))))
+    else:  # hold out every tenth song
+        valid_files, train_files = train_files[::10], [f for i, f in enumerate(train_files) if i % 10]
+        valid_dir = train_dir
+    model = build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    gen = batches(train_files, batch, crop, rng)
+    history = []
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        losses = []
+        for _ in range(steps_per_epoch):
+            x, y = next(gen)
+            loss, parts = loss_fn(model, torch.from_numpy(x), torch.from_numpy(y))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+        val = evaluate(model, valid_dir, valid_files, limit=40) if (epoch + 1) % 5 == 0 or epoch == epochs - 1 \
+            else {}
+        history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "valid": val,
+                        "elapsed_s": round(time.time() - t0, 1)})
+        print("epoch %d loss %.4f %s (%.0f s)" % (epoch + 1, np.mean(losses), val, time.time() - t0),
+              file=sys.stderr, flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + ".safetensors")
+    card = {"model": "chords", "architecture": "CNN (4 conv) + BiGRU(96) + root/quality/bass heads",
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "input": "log-frequency spectrogram, 22.05 kHz mono, 10 frames/s, 176 half-semitone bins from A0",
+            "vocabulary": list(QUALITY_CLASSES), "decoding": "Viterbi over %d root x quality states" % N_STATES,
+            "data": {"train": os.path.abspath(train_dir), "train_songs": len(train_files),
+                     "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
+            "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
+                         "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
+                         "augmentation": "transpose -6..+5 semitones, gain 0.7-1.3, tilt +-0.4, noise"},
+            "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)"}
+    with open(out + ".json", "w", encoding="utf-8") as fh:
+        json.dump(card, fh, indent=1)
+    return card
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bandmate train chords", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True, help="songbook set to train on (its index.json)")
+    ap.add_argument("--valid", help="songbook set to validate on (default: every tenth training song)")
+    ap.add_argument("--out", required=True, help="checkpoint path without extension")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=100, help="steps per epoch")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=100, help="frames per training example (10 per second)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args(argv)
+    card = train(args.train, args.out, args.valid, args.epochs, args.steps, args.batch, args.crop, args.seed,
+                 args.lr, args.threads)
+    print(json.dumps(card["metrics_valid"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""`bandmate train <what>`: reproducible training commands for Bandmate's own models."""
+import importlib
+import sys
+
+TARGETS = {
+    "chords": ("models.analysis.train_chords", "the chord recognition network (songbook sets)"),
+    "analysis": ("models.analysis.train_chords", "all analysis models (today: the chord network)"),
+}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in TARGETS:
+        print("usage: bandmate train {%s} ...\n%s" % (",".join(TARGETS), "\n".join(
+            "  %-9s %s" % (k, v[1]) for k, v in TARGETS.items())), file=sys.stderr)
+        return 2
+    return importlib.import_module(TARGETS[argv[0]][0]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
