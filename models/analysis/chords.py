@@ -121,7 +121,6 @@ def _bass_in_chord(state: int, bass: int) -> bool:
 
 def build_model(n_bins: int = 176):
     """The chord network (torch): a small CNN over frequency, a bidirectional GRU over time, three heads."""
-    import torch
     from torch import nn
 
     class ChordNet(nn.Module):

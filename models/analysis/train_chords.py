@@ -95,7 +95,6 @@ def batches(files, batch, crop, rng, augment_data=True):
 
 
 def loss_fn(model, x, y):
-    import torch
     import torch.nn.functional as F
 
     root, quality, bass = model(x)
