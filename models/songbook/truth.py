@@ -13,15 +13,12 @@ import re
 import jams
 
 from models.theory.harmony import pc_of
+from models.theory.roman import roman_numeral
 from .midi_tools import TempoMap, chord_ticks
 from .plan import SongPlan
 
 SCHEMA_VERSION = "1.0"
 _JAMS_ROMAN = re.compile(r"^([b#]?(?:VII|VI|V|IV|III|II|I|vii|vi|v|iv|iii|ii|i))([oø+h]?)(\d{0,2})")
-
-FUNCTIONS = {0: "tonic", 9: "tonic_substitute", 4: "tonic_substitute", 5: "subdominant", 2: "predominant",
-             7: "dominant", 11: "dominant"}
-
 
 def jams_roman(display: str) -> str | None:
     """Reduce a display Roman numeral ('V7/V', 'IVmaj7', 'viiø7') to jams' chord_roman pattern, or None."""
@@ -50,16 +47,24 @@ def beat_grid(plan: SongPlan, tm: TempoMap) -> list[tuple[float, int, float]]:
 
 
 def chord_segments(plan: SongPlan, tm: TempoMap, duration: float) -> list[dict]:
-    """Chord segments in seconds (Harte labels, Roman numerals); equal neighbours merged; 'N' after the last bar."""
+    """Chord segments in seconds (Harte labels, Roman numerals); equal neighbours merged; 'N' after the last bar.
+
+    `roman_numeral` and `function` come from models.theory.roman, so every song speaks one convention (degrees
+    from the major scale, applied chords named by their resolution); `roman_source` keeps the numeral the
+    progression was written in (curated library or RomanText)."""
     segs: list[dict] = []
-    for c, (t0, t1) in zip(plan.chords, chord_ticks(plan, tm.tpq)):
+    chords = [c for c in plan.chords]
+    for i, (c, (t0, t1)) in enumerate(zip(chords, chord_ticks(plan, tm.tpq))):
         ch = c.chord
+        nxt = chords[i + 1].chord if i + 1 < len(chords) and chords[i + 1].key_tonic == c.key_tonic else None
+        rn = roman_numeral(ch.root, ch.quality, ch.bass, _pc(c.key_tonic), c.key_mode,
+                           None if nxt is None else (nxt.root, nxt.quality, nxt.bass))
         seg = {"start": round(tm.seconds(t0), 6), "end": round(tm.seconds(t1), 6), "start_beat": t0 / tm.tpq,
                "end_beat": t1 / tm.tpq, "label": ch.harte, "root": ch.root_name, "quality": ch.quality,
-               "bass": ch.bass_name, "roman_numeral": ch.roman, "key": f"{c.key_tonic}:{c.key_mode}"}
-        rel = (ch.root - _pc(c.key_tonic)) % 12
-        if rel in FUNCTIONS and "/" not in ch.roman:
-            seg["function"] = FUNCTIONS[rel]
+               "bass": ch.bass_name, "roman_numeral": rn.numeral, "roman_source": ch.roman,
+               "function": rn.function, "key": f"{c.key_tonic}:{c.key_mode}"}
+        if rn.borrowed:
+            seg["borrowed"] = True
         if segs and all(segs[-1][k] == seg[k] for k in ("label", "roman_numeral", "key")):
             segs[-1]["end"], segs[-1]["end_beat"] = seg["end"], seg["end_beat"]
         else:
