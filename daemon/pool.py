@@ -114,6 +114,11 @@ class ModelPool:
         raise BandmateError("not_available", "model %s is %s%s" % (
             name, entry["state"], (": " + entry["error"]) if entry["error"] else ""))
 
+    def warm_models(self):
+        """name -> loaded model, for every warm model (what job functions hand to the analysis code)."""
+        with self._lock:
+            return dict(self._models)
+
     def status(self):
         with self._lock:
             entries = [dict(e) for e in self._entries.values()]

@@ -6,12 +6,11 @@ import os
 import time
 
 from protocol import SONG_SCHEMA_VERSION
-from protocol.song import new_song_description
 
 from .storage import sha256_file
 
 # Bumped whenever the analysis output changes, so cached results of older code are not served.
-ANALYSIS_VERSION = "0.1-source"
+ANALYSIS_VERSION = "0.2-chords"
 
 
 def analysis_cache_key(audio_sha, params, model_versions):
@@ -32,7 +31,7 @@ def _write_out_dir(out_dir, path, obj):
 
 
 def analyze(ctx):
-    from models.analysis.audio import describe_source  # numpy/scipy stay out of the daemon's start-up
+    from models.analysis.engine import analyze_file  # numpy/scipy/torch stay out of the daemon's start-up
 
     storage, pool = ctx.services["storage"], ctx.services["pool"]
     p = ctx.params
@@ -47,11 +46,9 @@ def analyze(ctx):
         ctx.progress("cache", 1.0)
         return {"song": song, "cached": True, "__result_path__": hit["result_path"],
                 "exported": _write_out_dir(p.get("out_dir"), p["path"], song)}
-    source = describe_source(p["path"], p.get("start"), p.get("end"), progress=ctx.progress)
-    source["sha256"] = audio_sha
-    song = new_song_description(source)
-    song["notices"] = ["musical analysis (tempo, beats, key, chords, sections, theory) is not part of this "
-                       "build yet: only the source facts above were measured"]
+    song = analyze_file(p["path"], p.get("start"), p.get("end"), p.get("context"), models=pool.warm_models(),
+                        progress=ctx.progress)
+    song["source"]["sha256"] = audio_sha
     result_path = storage.put_json(song, kind="analysis")
     storage.cache_put(key, ctx.job_id, audio_sha, {k: p.get(k) for k in ("start", "end", "context")},
                       model_versions, result_path)

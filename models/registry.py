@@ -57,6 +57,26 @@ def _load_basic_pitch(device):
     return onnx_session(path, device.onnx_providers)
 
 
+def _load_chords(device):
+    from models.analysis.engine import CHORD_CHECKPOINT, load_chord_model
+
+    model = load_chord_model(device=device.torch_device)
+    if model is None:
+        raise ModelUnavailable("no trained chord model at %s.safetensors (bandmate train chords)" % CHORD_CHECKPOINT)
+    return model
+
+
+def _checkpoint_version(name):
+    """Version of a committed checkpoint: its model card's `version`, else 'absent'."""
+    import json
+
+    try:
+        with open(os.path.join(CHECKPOINT_DIR, name + ".json"), encoding="utf-8") as fh:
+            return str(json.load(fh).get("version", "unversioned"))
+    except (OSError, ValueError):
+        return "absent"
+
+
 def load_checkpoint(path, fmt=None):
     """Load weights safely: safetensors, or torch.load(weights_only=True). Returns a state dict."""
     fmt = fmt or ("safetensors" if path.endswith(".safetensors") else "torch")
@@ -96,6 +116,8 @@ def user_model_spec(entry):
 
 
 REGISTRY = {s.name: s for s in [
+    ModelSpec("chords", "chord recognition", _checkpoint_version("chords"), "MIT", _load_chords,
+              "Bandmate's chord network (CNN + BiGRU), trained on the songbook by `bandmate train chords`"),
     ModelSpec("basic_pitch", "note transcription", "icassp_2022", "Apache-2.0", _load_basic_pitch,
               "Spotify's basic-pitch polyphonic note transcription (ONNX), for voice leading and note density"),
 ]}

@@ -177,7 +177,7 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         val = evaluate(model, valid_dir, valid_files, limit=40) if (epoch + 1) % 5 == 0 or epoch == epochs - 1 \
             else {}
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "valid": val,
@@ -186,11 +186,16 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
               file=sys.stderr, flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + ".safetensors")
-    card = {"model": "chords", "architecture": "CNN (4 conv) + BiGRU(96) + root/quality/bass heads",
+    import hashlib
+
+    with open(out + ".safetensors", "rb") as fh:
+        version = "0.1-" + hashlib.sha256(fh.read()).hexdigest()[:10]
+    card = {"model": "chords", "version": version, "architecture": "CNN (4 conv) + BiGRU(96) + root/quality/bass heads",
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "input": "log-frequency spectrogram, 22.05 kHz mono, 10 frames/s, 176 half-semitone bins from A0",
             "vocabulary": list(QUALITY_CLASSES), "decoding": "Viterbi over %d root x quality states" % N_STATES,
             "data": {"train": os.path.abspath(train_dir), "train_songs": len(train_files),
+                     "train_set": _set_metadata(train_dir),
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
@@ -198,7 +203,39 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
             "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)"}
     with open(out + ".json", "w", encoding="utf-8") as fh:
         json.dump(card, fh, indent=1)
+    with open(out + ".md", "w", encoding="utf-8") as fh:
+        fh.write(model_card_markdown(card))
     return card
+
+
+def _set_metadata(set_dir: str) -> dict:
+    """How a songbook set was made (from its index.json), so the card says how to make it again."""
+    with open(os.path.join(set_dir, "index.json"), encoding="utf-8") as fh:
+        index = json.load(fh)
+    return {k: index.get(k) for k in ("songbook_version", "seed", "n", "split", "duration_target",
+                                      "holdout_soundfont", "soundfonts")}
+
+
+def model_card_markdown(card: dict) -> str:
+    """The human-readable model card next to the weights."""
+    d, t = card["data"], card["training"]
+    lines = ["# Model card: %s %s" % (card["model"], card["version"]), "",
+             "- Architecture: %s (%d parameters)" % (card["architecture"], card["parameters"]),
+             "- Input: " + card["input"],
+             "- Output vocabulary: roots x {%s}, bass, no-chord; %s" % (", ".join(card["vocabulary"]),
+                                                                         card["decoding"]),
+             "- Data: %d songbook songs from %s (validation: %d songs from %s). The songbook is synthetic "
+             "(MMA grooves, FluidSynth soundfonts); splits share no groove or progression with the test split."
+             % (d["train_songs"], d["train"], d["valid_songs"], d["valid"]),
+             "- Songbook set: %s" % json.dumps(d.get("train_set", {})),
+             "- Training: %d epochs, %d steps, batch %d, crops of %d frames, lr %g, seed %d, %.0f s on CPU; "
+             "augmentation: %s" % (t["epochs"], t["steps"], t["batch"], t["crop_frames"], t["lr"], t["seed"],
+                                   t["seconds"], t["augmentation"]),
+             "- Validation metrics (mir_eval, duration-weighted): %s" % json.dumps(card["metrics_valid"]),
+             "- Licence: " + card["licence"],
+             "- Limits: trained on synthetic General-MIDI renderings only; real recordings (voice, distortion, "
+             "dense mixes) are out of its training distribution.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
