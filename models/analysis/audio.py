@@ -146,10 +146,11 @@ def _ffmpeg_blocks(path, info, first, last, block):
         proc.wait()
 
 
-def describe_source(path, start=None, end=None, progress=None):
+def describe_source(path, start=None, end=None, progress=None, on_block=None):
     """Everything the foundation can measure about a clip, streamed in bounded memory: the `source` part of
     the song description (format, sample rate, channels, durations in seconds, loudness in LUFS, peak and RMS
-    in dBFS). `progress(stage, fraction)` is called as blocks are read."""
+    in dBFS). `progress(stage, fraction)` is called as blocks are read; `on_block(block)` receives every decoded
+    block, so other features can be computed from the same single decode."""
     info = probe(path)
     start, end = resolve_range(info, start, end)
     meter = LoudnessMeter(info["sample_rate"], info["channels"])
@@ -157,6 +158,8 @@ def describe_source(path, start=None, end=None, progress=None):
     total = max(1, int(round((end - start) * info["sample_rate"])))
     for block in iter_blocks(path, info, start, end):
         meter.feed(block)
+        if on_block is not None:
+            on_block(block)
         frames += block.shape[0]
         if progress:
             progress("decode", min(1.0, frames / total))

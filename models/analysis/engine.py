@@ -40,22 +40,24 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
                  models: dict | None = None, progress=None) -> dict:
     """Song description of `path` (seconds from `start`). `models` maps names to loaded models (the daemon's
     warm pool); without it the default checkpoints are loaded once per process."""
-    from .features import MODEL_SR, load_mono, log_freq_spectrogram
+    from .audio import probe
+    from .features import MODEL_SR, MonoResampler, log_freq_spectrogram
     from .train_chords import predict
 
     report = progress or (lambda stage, fraction: None)
-    source = describe_source(path, start, end, progress=lambda s, f: report("decode", 0.3 * f))
-    song = new_song_description(source)
-    notices = []
     if models is None:
         if "chords" not in _default_models:
             _default_models["chords"] = load_chord_model()
         models = _default_models
     chord_model = models.get("chords")
+    mono = MonoResampler(probe(path)["sample_rate"], MODEL_SR) if chord_model is not None else None
+    source = describe_source(path, start, end, progress=lambda s, f: report("decode", 0.3 * f),
+                             on_block=mono.feed if mono is not None else None)
+    song = new_song_description(source)
+    notices = []
     if chord_model is not None:
         report("features", 0.4)
-        y = load_mono(path, MODEL_SR, source["start"], source["end"])
-        spec, _ = log_freq_spectrogram(y, MODEL_SR)
+        spec, _ = log_freq_spectrogram(mono.result(), MODEL_SR)
         report("chords", 0.7)
         song["chords"] = predict(chord_model, spec, duration=source["duration"])
     else:

@@ -15,25 +15,40 @@ def midi_to_hz(midi):
     return 440.0 * 2.0 ** ((np.asarray(midi, dtype=float) - 69.0) / 12.0)
 
 
+class MonoResampler:
+    """Collects decoded blocks (samples, channels) at `in_sr` as one mono signal at `out_sr`, resampling as
+    they arrive, so a file is decoded once for everything that reads it."""
+
+    def __init__(self, in_sr: int, out_sr: int = MODEL_SR):
+        import soxr
+
+        self.stream = soxr.ResampleStream(in_sr, out_sr, 1, dtype="float32") if in_sr != out_sr else None
+        self.parts = []
+
+    def feed(self, block: np.ndarray) -> None:
+        mono = block.mean(axis=1).astype(np.float32)
+        self.parts.append(self.stream.resample_chunk(mono) if self.stream is not None else mono)
+
+    def result(self) -> np.ndarray:
+        if self.stream is not None:
+            self.parts.append(self.stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            self.stream = None
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.float32)
+
+
 def load_mono(path: str, sr: int = MODEL_SR, start: float | None = None, end: float | None = None,
               max_seconds: float = 4 * 3600):
     """Decode `path` (any format models.analysis.audio reads), mix to mono and resample to `sr` Hz.
     Returns float32 samples. Decodes block by block, so only the mono result is held in memory."""
-    import soxr
-
     from .audio import iter_blocks, probe, resolve_range
 
     info = probe(path)
     start, end = resolve_range(info, start, end)
     end = min(end, start + max_seconds)
-    rs = soxr.ResampleStream(info["sample_rate"], sr, 1, dtype="float32") if info["sample_rate"] != sr else None
-    parts = []
+    mono = MonoResampler(info["sample_rate"], sr)
     for block in iter_blocks(path, info, start, end):
-        mono = block.mean(axis=1).astype(np.float32)
-        parts.append(rs.resample_chunk(mono) if rs is not None else mono)
-    if rs is not None:
-        parts.append(rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        mono.feed(block)
+    return mono.result()
 
 
 def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
