@@ -27,6 +27,14 @@ def _check_token(expected, given):
         raise BandmateError("unauthorized", "this daemon requires an auth token on every request")
 
 
+def _error_reply(req_id, exc):
+    """The ZeroMQ error envelope for any exception: its own code for a BandmateError, else `internal`."""
+    if isinstance(exc, BandmateError):
+        return envelope.encode_error(req_id, exc.code, exc.message)
+    log.error("unexpected error answering a ZeroMQ request", exc_info=exc)
+    return envelope.encode_error(req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
+
+
 class ZmqServer:
     """ROUTER + PUB on plain pyzmq sockets driven by the event loop's reader callback: requests whose handler
     answers at once are replied to inside the callback (no task, no extra loop turn); the rest become tasks."""
@@ -100,20 +108,14 @@ class ZmqServer:
             if inspect.isawaitable(result):
                 return req_id, result
             return envelope.encode_reply(req_id, result)
-        except BandmateError as exc:
-            return envelope.encode_error(getattr(exc, "req_id", req_id) or req_id, exc.code, exc.message)
         except Exception as exc:  # never let one request take the server down
-            log.exception("unexpected error answering a ZeroMQ request")
-            return envelope.encode_error(req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
+            return _error_reply(getattr(exc, "req_id", None) or req_id, exc)
 
     async def _answer_later(self, route, req_id, awaitable):
         try:
             reply = envelope.encode_reply(req_id, await awaitable)
-        except BandmateError as exc:
-            reply = envelope.encode_error(req_id, exc.code, exc.message)
         except Exception as exc:
-            log.exception("unexpected error answering a ZeroMQ request")
-            reply = envelope.encode_error(req_id, "internal", "%s: %s" % (type(exc).__name__, exc))
+            reply = _error_reply(req_id, exc)
         self._send(route, reply)
         self._drain()  # sending can consume the FD's edge; look for requests that arrived meanwhile
 

@@ -89,21 +89,15 @@ class Service:
         params = validate_params(msg_type, params)
         try:
             result = self.handlers[msg_type](params, peer)
-        except BandmateError:
-            raise
         except Exception as exc:
-            log.exception("handler %s failed", msg_type)
-            raise BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))
+            raise _as_wire_error(msg_type, exc)
         return self._guard(msg_type, result) if inspect.isawaitable(result) else result
 
     async def _guard(self, msg_type, awaitable):
         try:
             return await awaitable
-        except BandmateError:
-            raise
         except Exception as exc:
-            log.exception("handler %s failed", msg_type)
-            raise BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))
+            raise _as_wire_error(msg_type, exc)
 
     async def handle(self, msg_type, params, peer=LOCAL_PEER):
         """dispatch() for callers that can always await (the --local client)."""
@@ -217,3 +211,11 @@ def _rss_bytes():
         return psutil.Process().memory_info().rss
     except Exception:  # psutil missing or the platform refuses: status still answers
         return None
+
+
+def _as_wire_error(msg_type, exc):
+    """A handler's exception as a BandmateError: coded ones pass through, anything else is `internal`."""
+    if isinstance(exc, BandmateError):
+        return exc
+    log.error("handler %s failed", msg_type, exc_info=exc)
+    return BandmateError("internal", "%s: %s" % (type(exc).__name__, exc))

@@ -146,12 +146,13 @@ def _ffmpeg_blocks(path, info, first, last, block):
         proc.wait()
 
 
-def describe_source(path, start=None, end=None, progress=None, on_block=None):
+def describe_source(path, start=None, end=None, progress=None, on_block=None, info=None):
     """Everything the foundation can measure about a clip, streamed in bounded memory: the `source` part of
     the song description (format, sample rate, channels, durations in seconds, loudness in LUFS, peak and RMS
     in dBFS). `progress(stage, fraction)` is called as blocks are read; `on_block(block)` receives every decoded
-    block, so other features can be computed from the same single decode."""
-    info = probe(path)
+    block, so other features can be computed from the same single decode. `info` is probe(path) when the caller
+    has it already."""
+    info = info or probe(path)
     start, end = resolve_range(info, start, end)
     meter = LoudnessMeter(info["sample_rate"], info["channels"])
     frames = 0

@@ -50,9 +50,10 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
             _default_models["chords"] = load_chord_model()
         models = _default_models
     chord_model = models.get("chords")
-    mono = MonoResampler(probe(path)["sample_rate"], MODEL_SR) if chord_model is not None else None
+    info = probe(path)
+    mono = MonoResampler(info["sample_rate"], MODEL_SR) if chord_model is not None else None
     source = describe_source(path, start, end, progress=lambda s, f: report("decode", 0.3 * f),
-                             on_block=mono.feed if mono is not None else None)
+                             on_block=mono.feed if mono is not None else None, info=info)
     song = new_song_description(source)
     notices = []
     if chord_model is not None:
