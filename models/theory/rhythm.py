@@ -1,4 +1,5 @@
-"""Rhythm theory on onset grids: metric hierarchy, Longuet-Higgins & Lee syncopation, note density, polyrhythm (cross-rhythm ratios between layers) and a rhythmic complexity
+"""Rhythm theory on onset grids: metric hierarchy, Longuet-Higgins & Lee syncopation, Witek et al. (2014)
+polyphonic drum syncopation, note density, polyrhythm (cross-rhythm ratios between layers) and a rhythmic complexity
 score.
 
 Conventions: a bar is cut into `steps` equal grid positions (e.g. 16 sixteenths in 4/4); onsets are given in
@@ -193,3 +194,81 @@ def rhythmic_complexity(onsets_beats, numerator: int, denominator: int) -> dict:
     score = 0.5 * sync + 0.3 * min(1.0, entropy) + 0.2 * offbeat
     return {"complexity": round(score, 4), "syncopation": round(sync, 4), "ioi_entropy": round(entropy, 4),
             "offbeat_share": round(offbeat, 4)}
+
+
+# General MIDI percussion keys (channel 10) of the three layers the Witek et al. (2014) index reads.
+GM_KICK = (35, 36)
+GM_SNARE = (37, 38, 39, 40)  # side stick, acoustic snare, hand clap, electric snare
+GM_HIHAT = (42, 44, 46, 51, 53, 59)  # closed, pedal, open hi-hat; ride cymbal and bell stand in when no hi-hat
+
+
+def split_drum_layers(drum_notes) -> dict:
+    """Split a General MIDI drum note list [(onset_s, offset_s, midi_pitch, velocity)] into
+    {'kick', 'snare', 'hihat'} onset arrays (seconds, sorted). Other drums (toms, crashes, latin percussion) are
+    left out; ride cymbal notes count as hi-hat only when the part has no hi-hat at all."""
+    notes = [(float(n[0]), int(n[2])) for n in drum_notes]
+    hats = [t for t, p in notes if p in (42, 44, 46)]
+    if not hats:
+        hats = [t for t, p in notes if p in GM_HIHAT]
+    return {"kick": np.array(sorted(t for t, p in notes if p in GM_KICK)),
+            "snare": np.array(sorted(t for t, p in notes if p in GM_SNARE)),
+            "hihat": np.array(sorted(hats))}
+
+
+# Instrument weights I(note layer, layer sounding on the stronger position) of the polyphonic index. A kick
+# note answered by a snare on the stronger position reads as the most syncopated, a snare answered by a kick
+# less so; a syncopation into silence (no layer there) adds nothing beyond the metric difference.
+WITEK_INSTRUMENT_WEIGHTS = {("kick", "snare"): 2, ("snare", "kick"): 1}
+WITEK_SYNCOPATING_LAYERS = ("kick", "snare")
+
+
+def witek_syncopation(layers: dict, numerator: int, denominator: int, n_bars: int | None = None,
+                      instrument_weights: dict | None = None) -> dict:
+    """Polyphonic syncopation index of a drum part after Witek, Clarke, Wallentin, Kringelbach & Vuust (2014,
+    PLoS ONE 9(4): e94446), on the LHL metric weights of `metric_weights` (sixteenth grid).
+
+    `layers` maps 'kick', 'snare', 'hihat' to onsets in beats (quarter notes) from the first downbeat.
+    For every note N of a syncopating layer (kick or snare) at grid step n, let r be the first later step whose
+    metric weight is higher than w(n). If the same layer has no onset in (n, r], N is a syncopation of value
+
+        S = w(r) - w(n) + I
+
+    where I is the instrument weight of (N's layer, the layer sounding at r): 2 for a kick note with a snare at
+    r, 1 for a snare note with a kick at r, 0 when r is silent or holds only the hi-hat (a continuous hi-hat
+    marks the grid rather than answering the note). The part's index is the sum of S over all notes; returned
+    with its per-bar mean and the number of syncopations. Bars wrap (a loop), as in `lhl_syncopation`.
+    Returns {'index', 'per_bar', 'count', 'bars'}."""
+    weights = metric_weights(numerator, denominator, 4)
+    steps = len(weights)
+    inst = WITEK_INSTRUMENT_WEIGHTS if instrument_weights is None else instrument_weights
+    bar_beats = numerator * 4.0 / denominator
+    all_on = [np.asarray(v, dtype=float) for v in layers.values() if len(v)]
+    if n_bars is None:
+        last = max((float(a.max()) for a in all_on), default=0.0)
+        n_bars = int(math.floor(last / bar_beats)) + 1
+    grids = {name: onsets_to_grid(layers.get(name, []), numerator, denominator, 4, n_bars).reshape(-1)
+             for name in ("kick", "snare", "hihat")}
+    total = n_bars * steps
+    # steps from each grid position of a bar to the next metrically stronger position (the next downbeat for
+    # weak positions at the bar's end; none for the downbeat itself)
+    span = np.zeros(steps, dtype=int)
+    for n in range(1, steps):
+        later = [d for d in range(1, steps - n + 1) if (weights[(n + d) % steps] if n + d < steps else 0)
+                 > weights[n]]
+        span[n] = later[0]
+    index, count = 0.0, 0
+    for name in WITEK_SYNCOPATING_LAYERS:
+        grid = grids[name]
+        cum = np.concatenate([[0], np.cumsum(np.concatenate([grid, grid]))])  # onsets before each step, 2 loops
+        for n in np.flatnonzero(grid):
+            d = span[n % steps]
+            if d == 0:
+                continue  # a downbeat: nothing is stronger
+            r = (n + d) % total
+            if cum[n + d + 1] - cum[n + 1] > 0:
+                continue  # the layer plays again before (or on) the stronger position
+            bonus = max((inst.get((name, other), 0) for other in ("kick", "snare")
+                         if other != name and grids[other][r]), default=0)
+            index += float(weights[r % steps] - weights[n % steps] + bonus)
+            count += 1
+    return {"index": round(index, 3), "per_bar": round(index / n_bars, 3), "count": count, "bars": n_bars}

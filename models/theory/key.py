@@ -1,0 +1,286 @@
+"""Key finding from chord segments (and optionally a chromagram): the global key and key regions.
+
+Model
+-----
+Each chord segment i gets a log-likelihood under each of the 24 keys k = (tonic t, mode m):
+
+    e_i(k) = d_i * ( W_PC     * mean_{p in pcs(i)} log P_m^pc((p - t) mod 12)
+                   + W_CHORD  * log P_m^chord(family_i, (root_i - t) mod 12)
+                   + W_CHROMA * sum_p c_i[p] log P_m^pc((p - t) mod 12) )
+
+where d_i is the segment's duration in seconds (so a held chord counts more than a passing one), pcs(i) its
+sounding pitch classes (bass included), family_i its quality family (maj, min, dom, dim, sus) and c_i the mean
+chroma over the segment, normalised to sum 1 (only when a chromagram is given). Both profiles are chord-degree
+statistics: how much chord duration, in songbook songs with annotated key regions, has a chord tone (P^pc) or a
+root of a given family (P^chord) each number of semitones above the local tonic (see `derive_key_profiles`,
+which recomputes them from any annotated songs). Unlike the Krumhansl-Kessler or Temperley pitch profiles, the
+root-and-family profile tells C major from A minor, which share their seven notes: a minor chord on the tonic
+is 39 % of minor-key harmony but a minor chord on the sixth degree only 9 % of major-key harmony, and a
+dominant seventh sits on the fifth degree.
+
+Key regions come from a Viterbi path over the chord sequence with 24 states: staying in a key costs nothing,
+moving to another costs `MODULATION_PENALTY` (log units, per change). Regions shorter than `min_region_chords`
+chords or `min_region_s` seconds are then merged into the neighbour that explains them better, so a single
+borrowed or applied chord never becomes a modulation.
+
+The global key is the song's home key: among the keys of the regions, the one with the largest mean
+log-likelihood per second over the whole song, plus `HOME_BONUS` times the duration share of the first and the last region when they are in that key (songs
+open and close at home; pieces that modulate mostly end up away from their first key only briefly).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .harmony import QUALITIES, key_spelling, parse_harte, pc_of
+
+MODES = ("major", "minor")
+
+# Chord-degree statistics: share of chord-tone / root / bass duration at each interval above the local tonic
+# (0 = tonic .. 11), per mode. Derived by `derive_key_profiles` from the songbook's `train` and `train_h` splits
+# (620 songs, 1063 key regions; modal regions folded into major/minor: dorian/phrygian/aeolian -> minor,
+# lydian/mixolydian -> major), rounded to 3 decimals.
+PROFILE_PC = {
+    "major": (0.215, 0.003, 0.092, 0.008, 0.159, 0.099, 0.008, 0.190, 0.005, 0.112, 0.022, 0.088),
+    "minor": (0.191, 0.002, 0.100, 0.179, 0.007, 0.097, 0.003, 0.188, 0.057, 0.026, 0.117, 0.032),
+}
+# Root-and-quality profile: share of chord duration by (family, root interval above the tonic), family-major
+# order FAMILIES = (maj, min, dom, dim, sus), 12 intervals each; same data and derivation as above. A dominant
+# seventh on the fifth degree, or a minor chord on the tonic, is far more telling than its pitch classes alone.
+PROFILE_CHORD = {
+    "major": (0.296, 0.000, 0.002, 0.000, 0.003, 0.182, 0.001, 0.139, 0.003, 0.001, 0.007, 0.003,   # maj
+              0.001, 0.000, 0.047, 0.000, 0.048, 0.007, 0.001, 0.003, 0.000, 0.088, 0.000, 0.000,   # min
+              0.057, 0.000, 0.017, 0.000, 0.000, 0.015, 0.000, 0.053, 0.000, 0.005, 0.002, 0.000,   # dom
+              0.000, 0.001, 0.001, 0.000, 0.000, 0.000, 0.002, 0.000, 0.000, 0.000, 0.000, 0.008,   # dim
+              0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.005, 0.000, 0.000, 0.000, 0.000),  # sus
+    "minor": (0.017, 0.005, 0.010, 0.060, 0.000, 0.012, 0.000, 0.066, 0.077, 0.000, 0.129, 0.000,
+              0.386, 0.000, 0.010, 0.000, 0.000, 0.079, 0.000, 0.058, 0.000, 0.007, 0.000, 0.000,
+              0.000, 0.000, 0.000, 0.000, 0.000, 0.038, 0.000, 0.014, 0.000, 0.000, 0.009, 0.000,
+              0.000, 0.000, 0.008, 0.000, 0.001, 0.000, 0.000, 0.000, 0.000, 0.001, 0.000, 0.013,
+              0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000, 0.000),
+}
+# Probability floor before taking logs: an interval never seen in training (a chromatic passing chord) costs
+# log(0.004) ~ -5.5 nats instead of minus infinity.
+PROFILE_FLOOR = 0.004
+W_PC, W_CHORD, W_CHROMA = 1.0, 1.0, 1.0
+MODULATION_PENALTY = 12.0  # log units per key change (a change must explain ~3 s of chords clearly better)
+HOME_BONUS = 0.5           # weight of the opening/closing region share in choosing the global key
+# Chord families for the root-and-quality profile: what a chord's quality says about its role in a key.
+FAMILIES = ("maj", "min", "dom", "dim", "sus")
+QUALITY_FAMILY = {"maj": "maj", "maj7": "maj", "maj6": "maj", "maj9": "maj", "maj(9)": "maj", "aug": "maj",
+                  "min": "min", "min7": "min", "min6": "min", "min9": "min", "minmaj7": "min",
+                  "7": "dom", "9": "dom", "7(b9)": "dom", "7(#9)": "dom", "sus4(b7)": "dom",
+                  "dim": "dim", "dim7": "dim", "hdim7": "dim", "sus2": "sus", "sus4": "sus"}
+_MODE_FOLD = {"major": "major", "minor": "minor", "ionian": "major", "aeolian": "minor", "dorian": "minor",
+              "phrygian": "minor", "lydian": "major", "mixolydian": "major", "locrian": "minor", "maj": "major",
+              "min": "minor"}
+
+
+def key_label(tonic_pc: int, mode: str) -> str:
+    """Harte-style key label with conventional spelling: (3, 'minor') -> 'Eb:minor'."""
+    return "%s:%s" % (key_spelling(tonic_pc, mode)[0], mode)
+
+
+def parse_key(label: str) -> tuple[int, str] | None:
+    """(tonic pc, 'major'|'minor') of a key label 'Eb:minor', 'Eb minor', 'D:dorian'; None if unreadable."""
+    if not label:
+        return None
+    parts = str(label).replace(":", " ").split()
+    if len(parts) != 2:
+        return None
+    try:
+        tonic = pc_of(parts[0])
+    except (KeyError, IndexError):
+        return None
+    mode = _MODE_FOLD.get(parts[1].lower())
+    return None if mode is None else (tonic, mode)
+
+
+def _log_profiles() -> tuple[np.ndarray, np.ndarray]:
+    """Log profiles rotated to all 24 keys (key index = mode * 12 + tonic): the pitch-class profile as (24, 12)
+    indexed [key, pitch class], the root-and-quality profile as (24, families, 12) indexed [key, family, root]."""
+    pc_rows = []
+    for mode in MODES:
+        prof = np.maximum(np.asarray(PROFILE_PC[mode], dtype=float), PROFILE_FLOOR)
+        prof = np.log(prof / prof.sum())
+        for tonic in range(12):
+            pc_rows.append(np.roll(prof, tonic))  # row[p] = log P((p - tonic) mod 12)
+    rows = []
+    for mode in MODES:
+        prof = np.maximum(np.asarray(PROFILE_CHORD[mode], dtype=float), PROFILE_FLOOR).reshape(len(FAMILIES), 12)
+        prof = np.log(prof / prof.sum())
+        for tonic in range(12):
+            rows.append(np.roll(prof, tonic, axis=1))
+    return np.array(pc_rows), np.array(rows)
+
+
+_LOG_PC, _LOG_CHORD = _log_profiles()
+
+
+def chord_table(chords: list[dict]) -> tuple[list[int], list[tuple[int, str, int]], np.ndarray, np.ndarray]:
+    """Parse chord segments. Returns (indices of harmonic segments, their (root, quality, bass),
+    starts and ends in seconds). 'N'/'X' and unparseable labels are skipped."""
+    idx, parsed, starts, ends = [], [], [], []
+    for i, c in enumerate(chords):
+        try:
+            p = parse_harte(str(c.get("label", "N")))
+        except ValueError:
+            p = None
+        if p is None or float(c["end"]) <= float(c["start"]):
+            continue
+        idx.append(i)
+        parsed.append(p)
+        starts.append(float(c["start"]))
+        ends.append(float(c["end"]))
+    return idx, parsed, np.asarray(starts), np.asarray(ends)
+
+
+def chord_emissions(parsed, durations, chroma=None, chroma_times=None, starts=None) -> np.ndarray:
+    """Log-likelihood (n_chords, 24) of each chord under each key (see the module docstring), weighted by the
+    chord's duration in seconds. `chroma` is (frames, 12), `chroma_times` its frame times in seconds."""
+    n = len(parsed)
+    e = np.zeros((n, 24))
+    for i, (root, quality, bass) in enumerate(parsed):
+        pcs = sorted({(root + iv) % 12 for iv in QUALITIES[quality][0]} | {bass})
+        fam = FAMILIES.index(QUALITY_FAMILY.get(quality, "maj"))
+        e[i] = W_PC * _LOG_PC[:, pcs].mean(axis=1) + W_CHORD * _LOG_CHORD[:, fam, root]
+    if chroma is not None and chroma_times is not None and starts is not None and n:
+        chroma = np.asarray(chroma, dtype=float)
+        times = np.asarray(chroma_times, dtype=float)
+        ends = starts + durations
+        for i in range(n):
+            sel = (times >= starts[i]) & (times < ends[i])
+            if sel.any():
+                c = chroma[sel].mean(axis=0)
+                if c.sum() > 0:
+                    e[i] += W_CHROMA * _LOG_PC @ (c / c.sum())
+    return e * np.asarray(durations, dtype=float)[:, None]
+
+
+def viterbi_keys(emissions: np.ndarray, penalty: float = MODULATION_PENALTY) -> np.ndarray:
+    """Most likely key index (0..23) per chord under a 24-state HMM whose transitions cost `penalty` (log
+    units) for any change of key and nothing for staying."""
+    n, k = emissions.shape
+    score = emissions[0].copy()
+    back = np.zeros((n, k), dtype=int)
+    for i in range(1, n):
+        best = int(np.argmax(score))
+        switch = score[best] - penalty
+        stay = score >= switch
+        back[i] = np.where(stay, np.arange(k), best)
+        score = np.where(stay, score, switch) + emissions[i]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(np.argmax(score))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def _runs(path) -> list[list[int]]:
+    """[start, end (exclusive), key] runs of equal values."""
+    runs = []
+    for i, k in enumerate(path):
+        if runs and runs[-1][2] == k:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, int(k)])
+    return runs
+
+
+def merge_short_regions(path, emissions, durations, min_chords: int, min_seconds: float) -> np.ndarray:
+    """Merge runs shorter than `min_chords` chords or `min_seconds` seconds into the neighbour key that gives
+    them the higher log-likelihood, shortest first, until none is left (or only one region remains)."""
+    path = np.asarray(path).copy()
+    durations = np.asarray(durations, dtype=float)
+    while True:
+        runs = _runs(path)
+        if len(runs) <= 1:
+            return path
+        short = [(durations[a:b].sum(), a, b, k, j) for j, (a, b, k) in enumerate(runs)
+                 if b - a < min_chords or durations[a:b].sum() < min_seconds]
+        if not short:
+            return path
+        _, a, b, _, j = min(short)
+        cands = [runs[jj][2] for jj in (j - 1, j + 1) if 0 <= jj < len(runs)]
+        path[a:b] = max(cands, key=lambda kk: emissions[a:b, kk].sum())
+
+
+def estimate_key(chords: list[dict], chroma=None, chroma_times=None, penalty: float = MODULATION_PENALTY,
+                 min_region_chords: int = 3, min_region_s: float = 4.0) -> dict | None:
+    """Global key and key regions of chord segments [{start, end, label (Harte)}] (seconds).
+
+    Returns {"key": {tonic, mode, label, confidence}, "key_regions": [{start, end, key}], "per_chord": [key
+    label or None per input segment]} or None when no segment carries a chord. `confidence` (0..1) is the
+    softmax probability of the chosen key against the other 23 over the per-second mean log-likelihood of
+    the whole song."""
+    idx, parsed, starts, ends = chord_table(chords)
+    if not parsed:
+        return None
+    durations = ends - starts
+    em = chord_emissions(parsed, durations, chroma, chroma_times, starts)
+    path = viterbi_keys(em, penalty)
+    path = merge_short_regions(path, em, durations, min_region_chords, min_region_s)
+    runs = _runs(path)
+
+    total = durations.sum()
+    song = em.sum(axis=0) / max(total, 1e-9)  # mean log-likelihood per second, per key
+    home = song.copy()
+    first, last = runs[0], runs[-1]
+    home[first[2]] += HOME_BONUS * durations[first[0]:first[1]].sum() / total
+    home[last[2]] += HOME_BONUS * durations[last[0]:last[1]].sum() / total
+    region_keys = sorted({k for _, _, k in runs})
+    best = max(region_keys, key=lambda k: home[k])  # the home key is one the song actually sits in
+    p = np.exp(home - home.max())
+    confidence = float(p[best] / p.sum())
+    tonic, mode = best % 12, MODES[best // 12]
+
+    regions = []
+    for a, b, k in runs:
+        regions.append({"start": round(float(starts[a]), 6), "end": round(float(ends[b - 1]), 6),
+                        "key": key_label(k % 12, MODES[k // 12])})
+    per_chord: list[str | None] = [None] * len(chords)
+    for j, i in enumerate(idx):
+        per_chord[i] = key_label(path[j] % 12, MODES[path[j] // 12])
+    return {"key": {"tonic": key_spelling(tonic, mode)[0], "mode": mode, "label": key_label(tonic, mode),
+                    "confidence": round(confidence, 4)},
+            "key_regions": regions, "per_chord": per_chord}
+
+
+def key_at(regions: list[dict], time_s: float, default: str | None = None) -> str | None:
+    """The key label of the region containing `time_s` (seconds); the nearest region when in a gap."""
+    best, dist = default, float("inf")
+    for r in regions:
+        if r["start"] <= time_s < r["end"]:
+            return r["key"]
+        d = min(abs(time_s - r["start"]), abs(time_s - r["end"]))
+        if d < dist:
+            best, dist = r["key"], d
+    return best
+
+
+def derive_key_profiles(songs) -> dict:
+    """Recompute the chord-degree profiles from annotated songs (iterable of song descriptions with `chords`
+    and `key_regions`). Returns {"pc": {mode: 12 shares}, "chord": {mode: 5 * 12 shares}}: duration-weighted
+    counts of chord tones by interval above the local tonic, and of chord roots by (family in FAMILIES order,
+    interval), each normalised per mode: the tables PROFILE_PC and PROFILE_CHORD."""
+    acc = {"pc": {m: np.zeros(12) for m in MODES}}
+    acc["chord"] = {m: np.zeros(12 * len(FAMILIES)) for m in MODES}
+    for song in songs:
+        regions = song.get("key_regions") or []
+        for c in song.get("chords", []):
+            try:
+                p = parse_harte(str(c["label"]))
+            except ValueError:
+                continue
+            if p is None:
+                continue
+            key = parse_key(key_at(regions, 0.5 * (c["start"] + c["end"])) or "")
+            if key is None:
+                continue
+            tonic, mode = key
+            dur = float(c["end"]) - float(c["start"])
+            for iv in {(p[0] + i) % 12 for i in QUALITIES[p[1]][0]}:
+                acc["pc"][mode][(iv - tonic) % 12] += dur
+            fam = QUALITY_FAMILY.get(p[1], "maj")
+            acc["chord"][mode][FAMILIES.index(fam) * 12 + (p[0] - tonic) % 12] += dur
+    return {name: {m: [round(float(x), 3) for x in v / max(v.sum(), 1e-12)] for m, v in tab.items()}
+            for name, tab in acc.items()}
