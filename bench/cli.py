@@ -6,6 +6,9 @@ import sys
 SUITES = {
     "transport": ("bench.transport", "ping latency over ZeroMQ and OSC, concurrent clients, cold start"),
     "analysis": ("bench.analysis", "Bandmate's analyzer beside Chordino, madmom, essentia, librosa on a songbook"),
+    "roman": ("bench.roman", "symbolic key/chord/Roman numeral analysis vs music21's RomanText analyses"),
+    "separation": ("bench.separation", "htdemucs's real-time factor on this CPU (1 and 2 threads)"),
+    "speed": ("bench.speed", "whole analysis of one 3-minute song, Bandmate beside the peers, as ratios"),
 }
 
 
