@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip wheel "setuptools<81"
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev,songbook]"
-	$(BIN)/python -m pip install -q --no-deps basic-pitch
+	$(BIN)/python -m pip install -q --no-deps basic-pitch demucs==4.1.0
+	$(BIN)/python -m pip install -q einops julius tqdm pyyaml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

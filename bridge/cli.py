@@ -23,6 +23,10 @@ DELEGATED = {
     "train": ("models.train_cli:main", "train Bandmate's models (train chords --train DIR --out PATH)"),
     "doctor": ("bridge.sysdeps:main", "check the system packages Bandmate uses (check | install)"),
 }
+# Actions of client commands that run in this process, not in the daemon: (command, action) -> "module:function".
+LOCAL_ACTIONS = {
+    ("models", "fetch"): "models.analysis.separation:fetch_main",  # bandmate models fetch htdemucs [--to DIR]
+}
 
 
 def _client(args):
@@ -185,7 +189,8 @@ def build_parser():
     p.add_argument("--count", type=int, default=1)
     p.set_defaults(fn=cmd_ping)
     sub.add_parser("status", parents=[common], help="device, warm models, jobs").set_defaults(fn=cmd_status)
-    sub.add_parser("models", parents=[common], help="the warm model pool").set_defaults(fn=cmd_models)
+    sub.add_parser("models", parents=[common], help="the warm model pool; `models fetch htdemucs [--to DIR]` "
+                                                    "downloads third-party weights").set_defaults(fn=cmd_models)
     p = sub.add_parser("analyze", parents=[common, jobopts], help="analyse an audio file")
     p.add_argument("path")
     p.add_argument("--start", type=float, help="seconds")
@@ -223,12 +228,13 @@ def build_parser():
 
 
 def _delegate(name, argv):
-    target, _ = DELEGATED[name]
+    target = LOCAL_ACTIONS[name] if isinstance(name, tuple) else DELEGATED[name][0]
     module, func = target.split(":")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        print("bandmate %s is not available in this installation (%s)" % (name, exc), file=sys.stderr)
+        print("bandmate %s is not available in this installation (%s)"
+              % (" ".join(name) if isinstance(name, tuple) else name, exc), file=sys.stderr)
         return 2
     return getattr(mod, func)(argv) or 0
 
@@ -237,6 +243,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return _delegate(argv[0], argv[1:])
+    if tuple(argv[:2]) in LOCAL_ACTIONS:
+        return _delegate(tuple(argv[:2]), argv[2:])
     ap = build_parser()
     args = ap.parse_args(argv)
     if not getattr(args, "fn", None):

@@ -59,6 +59,8 @@ class ModelsConfig:
     device: str = "auto"
     # Extra checkpoints declared by the user: [{name, path, format: torch|safetensors|onnx}]
     extra: list = field(default_factory=list)
+    # htdemucs weights: a .th/.safetensors file or a Demucs local-repo folder ("" = the user model cache)
+    htdemucs: str = ""
 
 
 @dataclass
@@ -137,6 +139,7 @@ ENV_VARS = {
     "BANDMATE_TOKEN": ("server", "token"),
     "BANDMATE_DEVICE": ("models", "device"),
     "BANDMATE_MODELS": ("models", "load"),
+    "BANDMATE_HTDEMUCS": ("models", "htdemucs"),
     "BANDMATE_JOBS": ("jobs", "concurrency"),
     "BANDMATE_LOG_LEVEL": ("log_level",),
 }

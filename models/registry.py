@@ -66,6 +66,21 @@ def _load_chords(device):
     return model
 
 
+def _load_beats(device):
+    from models.analysis.beats import load_beat_model
+
+    model = load_beat_model(device=device.torch_device)
+    if model is None:
+        raise ModelUnavailable("no trained beat model in %s (bandmate train beats)" % CHECKPOINT_DIR)
+    return model
+
+
+def _load_htdemucs(device):
+    from models.analysis.separation import registry_loader
+
+    return registry_loader(device)
+
+
 def _checkpoint_version(name):
     """Version of a committed checkpoint: its model card's `version`, else 'absent'."""
     import json
@@ -118,6 +133,10 @@ def user_model_spec(entry):
 REGISTRY = {s.name: s for s in [
     ModelSpec("chords", "chord recognition", _checkpoint_version("chords"), "MIT", _load_chords,
               "Bandmate's chord network (CNN + BiGRU), trained on the songbook by `bandmate train chords`"),
+    ModelSpec("beats", "beats, downbeats, tempo, meter", _checkpoint_version("beats"), "MIT", _load_beats,
+              "Bandmate's beat/downbeat network with bar-pointer decoding, trained by `bandmate train beats`"),
+    ModelSpec("htdemucs", "source separation", "955717e8", "MIT", _load_htdemucs,
+              "Demucs htdemucs (drums, bass, other, vocals); weights: `bandmate models fetch htdemucs`"),
     ModelSpec("basic_pitch", "note transcription", "icassp_2022", "Apache-2.0", _load_basic_pitch,
               "Spotify's basic-pitch polyphonic note transcription (ONNX), for voice leading and note density"),
 ]}
