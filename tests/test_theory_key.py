@@ -63,3 +63,20 @@ def test_chroma_is_used_when_given():
     chroma[:, [0, 4, 7, 11, 2]] = 1.0
     r = estimate_key(chords, chroma, times)
     assert r["key"]["label"] == "C:major"
+
+
+def test_learned_scorer_is_loaded_and_regions_agree_with_the_home_key():
+    from models.theory.key import FEATURE_BLOCKS, load_key_model
+    w = load_key_model()
+    assert w is not None and w.shape == (2, sum(n for _, n in FEATURE_BLOCKS))
+    # C major that tonicises A minor with its dominant: still C major, and no region is named A minor
+    r = estimate_key(segs(["C:maj", "E:7/3", "A:min", "D:7/3", "G:maj", "C:maj", "F:maj", "G:7", "C:maj"] * 2))
+    assert r["key"]["label"] == "C:major"
+    assert "A:minor" not in [x["key"] for x in r["key_regions"]]
+
+
+def test_global_key_is_transposition_invariant():
+    base = ["D:min", "G:min", "A:7", "D:min", "Bb:maj", "A:7", "D:min"]
+    up = ["E:min", "A:min", "B:7", "E:min", "C:maj", "B:7", "E:min"]
+    assert estimate_key(segs(base))["key"]["label"] == "D:minor"
+    assert estimate_key(segs(up))["key"]["label"] == "E:minor"
