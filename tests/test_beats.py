@@ -1,0 +1,109 @@
+"""Beat tracking: features and network shapes, the bar-pointer decoder on synthetic activations, the tempo
+map, DAW hints, degenerate input, and the trained checkpoint on a click track."""
+import numpy as np
+import pytest
+
+from models.analysis import beats
+from models.analysis.features import MODEL_SR
+
+
+def synthetic_activations(bpm, beats_per_bar, seconds, first_beat=0.3, fps=beats.FPS, seed=0):
+    """(frames, 3) none/beat/downbeat probabilities with a smooth peak at every beat, and the beat times."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fps)
+    act = np.zeros((n, 3))
+    times = np.arange(first_beat, seconds, 60.0 / bpm)
+    for k, t in enumerate(times):
+        cls = 2 if k % beats_per_bar == 0 else 1
+        for g in range(int(t * fps) - 2, int(t * fps) + 3):
+            if 0 <= g < n:
+                act[g, cls] = max(act[g, cls], 0.9 * np.exp(-0.5 * ((g - t * fps) / 0.8) ** 2))
+    act[:, 0] = 1.0 - act[:, 1] - act[:, 2]
+    act += rng.uniform(0, 0.05, act.shape)
+    return (act / act.sum(axis=1, keepdims=True)).astype(np.float32), times
+
+
+@pytest.mark.parametrize("bpm,per_bar", [(120, 4), (95, 3), (70, 2), (181, 4)])
+def test_decoder_finds_period_phase_and_meter(bpm, per_bar):
+    act, times = synthetic_activations(bpm, per_bar, 30.0)
+    frames, positions, per_bar_found = beats.decode_long(act, beats.beat_periods())
+    est = beats.refine_times(frames, act[:, 1] + act[:, 2])
+    assert per_bar_found == per_bar
+    assert len(est) == len(times)
+    assert np.abs(est - times).max() < 0.02
+    assert positions.tolist() == [k % per_bar + 1 for k in range(len(times))]
+    assert abs(beats.song_bpm(beats.tempo_map(est), 30.0) - bpm) < 0.02 * bpm
+
+
+def test_decoder_follows_the_daw_meter_hint():
+    act, _ = synthetic_activations(120, 4, 20.0)
+    frames, positions, per_bar = beats.decode_long(act, beats.beat_periods(110, 130), beats_per_bar=(3,))
+    assert per_bar == 3 and set(positions.tolist()) == {1, 2, 3}
+    assert beats.hint_beats_per_bar((6, 8)) == 2 and beats.hint_beats_per_bar((12, 8)) == 4
+    assert beats.hint_beats_per_bar((3, 4)) == 3 and beats.hint_beats_per_bar((7, 8)) == 7
+    assert beats.parse_hint({"tempo": "128", "meter": "6/8"}) == (128.0, (6, 8))
+    assert beats.parse_hint({"tempo": -1, "meter": [4, 3]}) == (None, None)
+
+
+def test_tempo_map_splits_at_a_tempo_change():
+    times = np.concatenate([np.arange(0, 20, 0.5), 20 + np.arange(0, 10, 60 / 132.0)])
+    tmap = beats.tempo_map(times)
+    assert [round(s["bpm"]) for s in tmap] == [120, 132]
+    assert tmap[0]["time"] == 0.0 and abs(tmap[1]["time"] - 20.0) < 1.1
+    assert beats.song_bpm(tmap, 30.0) == tmap[0]["bpm"]
+    assert beats.tempo_map(np.array([1.0])) == []
+
+
+def test_feature_and_network_shapes():
+    y = np.random.default_rng(0).normal(0, 0.1, MODEL_SR * 2).astype(np.float32)
+    feats = beats.beat_features(y)
+    assert feats.shape == (2 * beats.FPS + 1, 4, beats.N_BANDS) and feats.dtype == np.float32
+    assert (feats[:, 2:] >= 0).all()
+    act = beats.activations(beats.build_model(), feats)
+    assert act.shape == (len(feats), 3) and np.allclose(act.sum(axis=1), 1.0, atol=1e-5)
+    targets = beats.frame_targets([0.5, 1.0], [0.5], 100)
+    assert targets[25].tolist() == [0, 0, 1] and targets[50].tolist() == [0, 1, 0]
+    assert targets[26].tolist() == [0.5, 0, 0.5] and np.allclose(targets.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.01, 0.3, 0.6, 3.0])
+def test_empty_short_and_silent_input(seconds):
+    model = beats.build_model()
+    out = beats.track_beats(model, np.zeros(int(seconds * MODEL_SR), dtype=np.float32),
+                            {"tempo": 100, "meter": [3, 4]})
+    assert set(out) == {"bpm", "tempo_map", "meter", "beats", "downbeats", "confidence"}
+    assert out["meter"] == {"numerator": 3, "denominator": 4}
+    assert isinstance(out["bpm"], float) and 0.0 <= out["confidence"] <= 1.0
+
+
+def click_track(bpm, per_bar, seconds, first_beat=0.25):
+    """Clicks (short decaying sines) at every beat, higher and louder on downbeats, with a soft noise bed."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 0.003, int(seconds * MODEL_SR)).astype(np.float32)
+    n = int(0.04 * MODEL_SR)
+    env = np.exp(-np.arange(n) / (0.008 * MODEL_SR))
+    times = np.arange(first_beat, seconds - 0.1, 60.0 / bpm)
+    for k, t in enumerate(times):
+        freq, amp = (1760.0, 0.6) if k % per_bar == 0 else (880.0, 0.35)
+        s = int(t * MODEL_SR)
+        y[s:s + n] += (amp * env * np.sin(2 * np.pi * freq * np.arange(n) / MODEL_SR)).astype(np.float32)
+    return y, times
+
+
+def test_trained_checkpoint_on_a_click_track():
+    model = beats.load_beat_model()
+    if model is None:
+        pytest.skip("no trained beat checkpoint (bandmate train beats)")
+    y, times = click_track(120.0, 4, 20.0)
+    out = beats.track_beats(model, y)
+    est = np.array([b["time"] for b in out["beats"]])
+    hits = sum(np.abs(est - t).min() < 0.07 for t in times[4:])
+    assert hits >= 0.9 * len(times[4:])
+    assert abs(out["bpm"] - 120.0) < 0.04 * 120.0
+    assert out["downbeats"] == [b["time"] for b in out["beats"] if b["position"] == 1]
+    hinted = beats.track_beats(model, y, {"tempo": 120.0, "meter": [4, 4]})
+    assert abs(hinted["bpm"] - 120.0) < 0.04 * 120.0 and hinted["meter"] == {"numerator": 4, "denominator": 4}
+
+
+def test_load_beat_model_without_checkpoint(tmp_path):
+    assert beats.load_beat_model(str(tmp_path / "absent")) is None
