@@ -97,6 +97,15 @@ def cmd_analyze(c, args):
               "out_dir": os.path.abspath(args.out_dir) if args.out_dir else None}
     if args.context:
         params["context"] = json.loads(args.context)
+    options = {}
+    if args.stems is not None:
+        options["stems"] = {"yes": True, "no": False, "auto": "auto"}[args.stems]
+    if args.transcribe:
+        options["transcribe"] = True
+    if args.export:
+        options["exports"] = [e for e in args.export.split(",") if e]
+    if options:
+        params["options"] = options
     job = _run_job(c, args, "analyze", {k: v for k, v in params.items() if v is not None})
     if job is None:
         return
@@ -104,14 +113,55 @@ def cmd_analyze(c, args):
     if args.json:
         print(json.dumps(song, indent=1, sort_keys=True))
         return
-    src = song["source"]
-    print("%s: %s, %d Hz, %d ch, %.2f s%s" % (os.path.basename(src["path"]), src["format"], src["sample_rate"],
-                                              src["channels"], src["duration"],
-                                              " (cached)" if job["result"].get("cached") else ""))
-    print("loudness %s LUFS, peak %s dBFS, RMS %s dBFS" % (src["loudness_lufs"], src["peak_dbfs"], src["rms_dbfs"]))
-    for note in song.get("notices", []):
-        print("note: " + note)
+    for line in summary_lines(song, cached=job["result"].get("cached")):
+        print(line)
     print("result: %s" % job["result_path"])
+
+
+def summary_lines(song, cached=False):
+    """A producer's reading of a song description, one fact per line."""
+    src = song["source"]
+    lines = []
+    if src.get("kind") == "midi":
+        lines.append("%s: MIDI, %.2f s" % (os.path.basename(src.get("path") or "notes"), src["duration"]))
+    else:
+        lines.append("%s: %s, %d Hz, %d ch, %.2f s%s" % (os.path.basename(src["path"]), src["format"],
+                                                         src["sample_rate"], src["channels"], src["duration"],
+                                                         " (cached)" if cached else ""))
+        lines.append("loudness %s LUFS, peak %s dBFS, RMS %s dBFS" % (src["loudness_lufs"], src["peak_dbfs"],
+                                                                   src["rms_dbfs"]))
+    if song.get("bpm"):
+        meter = song.get("meter") or {}
+        lines.append("tempo %.1f BPM, meter %s/%s, %d beats, %d bars" % (
+            song["bpm"], meter.get("numerator", "?"), meter.get("denominator", "?"), len(song.get("beats", [])),
+            len(song.get("downbeats", []))))
+    if song.get("key"):
+        regions = song.get("key_regions") or []
+        lines.append("key %s%s" % (song["key"].get("label"), "; regions: " + ", ".join(
+            "%s at %.1f s" % (r["key"], r["start"]) for r in regions) if len(regions) > 1 else ""))
+    if song.get("chords"):
+        chords = [c for c in song["chords"] if c["label"] != "N"]
+        lines.append("chords: " + " ".join("%s%s" % (c["label"], "(%s)" % c["roman_numeral"]
+                                                      if c.get("roman_numeral") else "") for c in chords[:16])
+                     + (" ..." if len(chords) > 16 else ""))
+    ha = song.get("harmonic_analysis") or {}
+    if ha.get("progressions"):
+        lines.append("progressions: " + ", ".join("%s x%d" % (p["name"], p.get("count", 1))
+                                                  for p in ha["progressions"][:6]))
+    if ha.get("cadences"):
+        lines.append("cadences: " + ", ".join("%s at %.1f s" % (c["type"], c["time"]) for c in ha["cadences"][:6]))
+    if song.get("sections"):
+        lines.append("sections: " + " ".join("%s(%s) %.1f-%.1f" % (s["label"], s.get("letter", ""), s["start"],
+                                                                   s["end"]) for s in song["sections"]))
+    g = song.get("genre_analysis") or {}
+    if g.get("primary"):
+        lines.append("genre %s (%.0f%%), then %s: %s" % (g["primary"], 100 * g.get("confidence", 0),
+                                                        g.get("secondary", "-"), "; ".join(g.get("reasons", [])[:3])))
+    for name, path in (song.get("exports") or {}).items():
+        lines.append("export %s: %s" % (name, path))
+    for note in song.get("notices", []):
+        lines.append("note: " + note)
+    return lines
 
 
 def cmd_generate(c, args):
@@ -191,12 +241,15 @@ def build_parser():
     sub.add_parser("status", parents=[common], help="device, warm models, jobs").set_defaults(fn=cmd_status)
     sub.add_parser("models", parents=[common], help="the warm model pool; `models fetch htdemucs [--to DIR]` "
                                                     "downloads third-party weights").set_defaults(fn=cmd_models)
-    p = sub.add_parser("analyze", parents=[common, jobopts], help="analyse an audio file")
+    p = sub.add_parser("analyze", parents=[common, jobopts], help="analyse an audio or MIDI file")
     p.add_argument("path")
     p.add_argument("--start", type=float, help="seconds")
     p.add_argument("--end", type=float, help="seconds")
     p.add_argument("--context", help="DAW context as JSON: {tempo, meter, key, warp_markers}")
-    p.add_argument("--out-dir", help="also write the result JSON here")
+    p.add_argument("--out-dir", help="write the result JSON, exports, stems and notes here")
+    p.add_argument("--stems", choices=["yes", "no", "auto"], help="htdemucs separation (auto: only on a GPU)")
+    p.add_argument("--transcribe", action="store_true", help="transcribe notes with basic-pitch (slower)")
+    p.add_argument("--export", help="comma-separated: json,jams,midi,rntxt (needs --out-dir)")
     p.set_defaults(fn=cmd_analyze)
     p = sub.add_parser("generate", parents=[common, jobopts], help="generate stems (MIDI + audio)")
     p.add_argument("--request", help="the whole request as JSON")

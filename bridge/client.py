@@ -149,10 +149,12 @@ class Client(_Endpoints):
             return accepted
         return self.wait(accepted["job_id"], on_progress=on_progress, timeout=timeout)
 
-    def analyze(self, path, start=None, end=None, context=None, out_dir=None, priority=None, wait=False,
-                on_progress=None, timeout=None):
-        params = {"path": os.path.abspath(path), "start": start, "end": end, "context": context,
-                  "out_dir": os.path.abspath(out_dir) if out_dir else None, "priority": priority}
+    def analyze(self, path=None, start=None, end=None, context=None, out_dir=None, priority=None, wait=False,
+                on_progress=None, timeout=None, options=None, notes=None):
+        """Analyse an audio or MIDI file (`path`), or a note list as Live returns it (`notes`)."""
+        params = {"path": os.path.abspath(path) if path else None, "start": start, "end": end, "context": context,
+                  "out_dir": os.path.abspath(out_dir) if out_dir else None, "priority": priority,
+                  "options": options, "notes": notes}
         return self.submit("analyze", {k: v for k, v in params.items() if v is not None}, wait, on_progress,
                            timeout)
 

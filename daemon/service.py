@@ -143,11 +143,22 @@ class Service:
         return p.get("priority"), timeout
 
     async def h_analyze(self, p, peer):
-        from models.analysis.audio import probe, resolve_range
+        from models.analysis.audio import resolve_range
+        from models.analysis.context import parse_context
+        from models.analysis.engine import parse_options, probe_input
 
         priority, timeout = self._job_options(p)
-        info = await self.loop.run_in_executor(None, probe, p["path"])  # bad files are refused at once
-        resolve_range(info, p.get("start"), p.get("end"))
+        parse_context(p.get("context"))
+        parse_options(p.get("options"))
+        if (p.get("path") is None) == (p.get("notes") is None):
+            raise BandmateError("bad_params", "field 'path': give either a file path or a note list (notes)")
+        if p.get("notes") is not None:
+            if not isinstance(p["notes"], list):
+                raise BandmateError("bad_params", "field 'notes': must be a list of notes")
+        else:
+            info = await self.loop.run_in_executor(None, probe_input, p["path"])  # bad files are refused at once
+            if info.get("kind") != "midi":
+                resolve_range(info, p.get("start"), p.get("end"))
         job_id = self.jobs.submit("analyze", p, priority, timeout)
         return {"job_id": job_id, "state": "queued"}
 

@@ -10,12 +10,13 @@ from protocol import SONG_SCHEMA_VERSION
 from .storage import sha256_file
 
 # Bumped whenever the analysis output changes, so cached results of older code are not served.
-ANALYSIS_VERSION = "0.2-chords"
+ANALYSIS_VERSION = "0.3-full"
 
 
 def analysis_cache_key(audio_sha, params, model_versions):
     keyed = {"audio": audio_sha, "start": params.get("start"), "end": params.get("end"),
-             "context": params.get("context"), "analysis": ANALYSIS_VERSION, "schema": SONG_SCHEMA_VERSION,
+             "context": params.get("context"), "options": params.get("options"), "analysis": ANALYSIS_VERSION,
+             "schema": SONG_SCHEMA_VERSION,
              "models": model_versions}
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -35,6 +36,13 @@ def analyze(ctx):
 
     storage, pool = ctx.services["storage"], ctx.services["pool"]
     p = ctx.params
+    if p.get("notes") is not None:
+        from models.analysis.engine import analyze_notes
+
+        ctx.progress("notes", 0.0)
+        song = analyze_notes(p["notes"], context=p.get("context"), options=p.get("options"),
+                             out_dir=p.get("out_dir"))
+        return {"song": song, "cached": False, "__result_path__": storage.put_json(song, kind="analysis")}
     ctx.progress("hash", 0.0)
     audio_sha = sha256_file(p["path"])
     model_versions = {m["name"]: m["version"] for m in pool.status() if m["state"] == "warm"}
@@ -46,8 +54,10 @@ def analyze(ctx):
         ctx.progress("cache", 1.0)
         return {"song": song, "cached": True, "__result_path__": hit["result_path"],
                 "exported": _write_out_dir(p.get("out_dir"), p["path"], song)}
-    song = analyze_file(p["path"], p.get("start"), p.get("end"), p.get("context"), models=pool.warm_models(),
-                        progress=ctx.progress)
+    warm = pool.warm_models()
+    song = analyze_file(p["path"], p.get("start"), p.get("end"), p.get("context"), models=warm,
+                        progress=ctx.progress, options=p.get("options"), out_dir=p.get("out_dir") or os.path.join(
+                            str(storage.root), "analyses", ctx.job_id), separator=warm.get("htdemucs"))
     song["source"]["sha256"] = audio_sha
     result_path = storage.put_json(song, kind="analysis")
     storage.cache_put(key, ctx.job_id, audio_sha, {k: p.get(k) for k in ("start", "end", "context")},

@@ -58,14 +58,20 @@ MESSAGES = {m.type: m for m in [
         Field("models", "json", "list of {name, state, device, load_s, memory_bytes, version, error}"),
     ], False, "The warm model pool."),
     _m("analyze", [
-        ("path", "str", True, "absolute path of an audio file (wav, aiff, flac, mp3, ogg; m4a with ffmpeg)"),
+        ("path", "str", False, "absolute path of an audio file (wav, aiff, flac, mp3, ogg; m4a with ffmpeg) or "
+                               "of a MIDI file (symbolic analysis); required unless `notes` is given"),
         ("start", "float", False, "start of the range to analyse, seconds from the file start (default 0)"),
         ("end", "float", False, "end of the range, seconds (default: end of file)"),
         ("context", "json", False, "DAW context: {tempo, meter, key, warp_markers: [[beat, seconds], ...]}"),
         ("out_dir", "str", False, "absolute directory for result files (default: the daemon's data dir)"),
+        ("options", "json", False, "{stems: true|false|'auto' (htdemucs; auto = only on a GPU), transcribe: bool "
+                                   "(basic-pitch notes, default false), exports: ['json','jams','midi','rntxt']}"),
+        ("notes", "json", False, "a MIDI clip's notes as Live returns them: [{pitch, start_time, duration, "
+                                 "velocity, mute}] (beats), read at context.tempo; instead of `path`"),
         ("priority", "str", False, "live | interactive | batch (default interactive)"),
         ("timeout", "float", False, "seconds before the job fails with timeout (default from config)"),
-    ], _JOB_REPLY, True, "Analyse an audio clip; the job's result is the song description (protocol/song.py)."),
+    ], _JOB_REPLY, True, "Analyse an audio clip, a MIDI file or a note list; the job's result is the song "
+                         "description (protocol/song.py)."),
     _m("generate", [
         ("request", "json", True, "generation request: stems, tempo, meter, key, bars, chords, genre, prompt, seed"),
         ("out_dir", "str", False, "absolute directory for MIDI/audio files"),

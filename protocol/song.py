@@ -86,6 +86,10 @@ SONG_SCHEMA = {
             "reasons": {"type": "array", "items": _str}}},
         "stems": {"type": "object", "description": "stem name -> {path, ...}; or {'unavailable': reason}"},
         "notes": {"type": "object", "description": "stem name -> path of a transcribed MIDI file"},
+        "downbeats_beat": {"type": "array", "items": _beat, "description": "downbeats in DAW beats (with context)"},
+        "exports": {"type": "object", "description": "export kind (json, jams, midi, rntxt) -> absolute path"},
+        "analysis": {"type": "object", "description": "how the description was made: seconds per stage "
+                     "(decode, features, chords, beats, separation, notes, theory, sections), options, context"},
         "notices": {"type": "array", "items": _str,
                     "description": "what the analysis could not do and why, e.g. 'separation unavailable: ...'"},
     },

@@ -66,7 +66,7 @@ def test_analyze_out_dir_export(daemon, tmp_path, tone):
     (lambda d: "relative.wav", "bad_params"),
     (lambda d: _write(d / "notes.txt", b"just some text, not audio at all " * 10), "unsupported_format"),
     (lambda d: _write(d / "song.wav", b"RIFF\x10\x00\x00\x00WAVEfmt garbage"), "corrupt_file"),
-    (lambda d: _write(d / "clip.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0"), "unsupported_format"),
+    (lambda d: _write(d / "clip.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0"), "corrupt_file"),
 ])
 def test_analyze_bad_files_get_coded_errors(daemon, tmp_path, make, code):
     with daemon.client() as c:
@@ -301,3 +301,26 @@ def test_structured_log_file(daemon):
         records = [_json.loads(line) for line in fh if line.strip()]
     assert any(r["msg"] == "ready" and "endpoints" in r for r in records)
     assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+
+
+def test_analyze_needs_exactly_one_input_and_valid_options(daemon, tone):
+    with daemon.client() as c:
+        for params, field in [({}, "path"), ({"path": tone, "notes": []}, "path"),
+                              ({"notes": "C E G"}, "notes"), ({"path": tone, "options": {"stems": 3}}, "stems"),
+                              ({"path": tone, "context": {"meter": "7"}}, "meter")]:
+            with pytest.raises(BandmateError) as e:
+                c.request("analyze", params)
+            assert e.value.code == "bad_params" and field in e.value.message, e.value.message
+        assert c.ping()["pong"] == "pong"
+
+
+def test_analyze_a_live_note_list(daemon):
+    notes = [{"pitch": p, "start_time": 4.0 * bar, "duration": 4.0, "velocity": 90, "mute": False}
+             for bar, chord in enumerate([(57, 60, 64), (53, 57, 60), (52, 56, 59), (57, 60, 64)]) for p in chord]
+    with daemon.client() as c:
+        job = c.analyze(notes=notes, context={"tempo": 100.0}, wait=True)
+    song = job["result"]["song"]
+    assert song["source"]["kind"] == "midi" and song["key"]["label"] == "A:minor"
+    assert [ch["label"].split("/")[0] for ch in song["chords"] if ch["label"] != "N"][:3] == \
+        ["A:min", "F:maj", "E:maj"]
+    assert song["chords"][1]["start_beat"] == pytest.approx(4.0, abs=0.1)

@@ -75,7 +75,10 @@ def test_envelopes_round_trip_and_errors():
 
 def test_validation_names_the_field():
     assert validate_params("analyze", {"path": "/a.wav", "start": 1}) == {"path": "/a.wav", "start": 1.0}
-    for params, field in [({}, "path"), ({"path": 3}, "path"), ({"path": "/a", "start": "x"}, "start"),
+    with pytest.raises(BandmateError) as e:
+        validate_params("job", {})
+    assert e.value.code == "bad_params" and "job_id" in e.value.message
+    for params, field in [({"path": 3}, "path"), ({"path": "/a", "start": "x"}, "start"),
                           ({"path": "/a", "bogus": 1}, "bogus"), ({"path": "/a", "priority": "now"}, "priority"),
                           ({"path": "/a", "start": float("nan")}, "start")]:
         with pytest.raises(BandmateError) as e:

@@ -68,8 +68,60 @@ def transpose(spec: np.ndarray, targets: np.ndarray, semitones: int):
     return out, t
 
 
+COMPRESSION = 100.0  # features.log_freq_spectrogram's log(1 + 100 x)
+
+
+def _linear(spec):
+    return np.expm1(spec) / COMPRESSION
+
+
+def _log(lin):
+    return np.log1p(COMPRESSION * np.maximum(lin, 0.0)).astype(np.float32)
+
+
+def augment_timbre(spec: np.ndarray, rng) -> np.ndarray:
+    """Recording-condition augmentation in the linear-magnitude domain, so the model meets more than three
+    General-MIDI soundfonts: a smooth random EQ (three Gaussian bumps of +-9 dB on the pitch axis), room
+    smear (a one-pole decay along time, up to ~0.3 s), distractor melodies (harmonic tones on random pitches
+    that are not the chord's, like a voice or a lead line), and broadband hits (drums). Labels are unchanged."""
+    n_frames, n_bins = spec.shape
+    lin = _linear(spec)
+    axis = np.arange(n_bins, dtype=np.float32)
+    eq_db = np.zeros(n_bins, dtype=np.float32)
+    for _ in range(3):
+        centre, width = rng.uniform(0, n_bins), rng.uniform(8, 50)
+        eq_db += rng.uniform(-9, 9) * np.exp(-0.5 * ((axis - centre) / width) ** 2)
+    lin = lin * (10.0 ** (eq_db / 20.0))[None, :]
+    if rng.random() < 0.5:
+        a = rng.uniform(0.2, 0.7)
+        out = lin.copy()
+        for t in range(1, n_frames):
+            out[t] = np.maximum(out[t], a * out[t - 1])
+        lin = out
+    level = float(np.percentile(lin.max(axis=1), 75)) if n_frames else 0.0
+    if rng.random() < 0.6 and level > 0:
+        t = 0
+        while t < n_frames:
+            dur = int(rng.integers(1, 8))
+            if rng.random() < 0.7:
+                pitch_bin = int(rng.integers(2 * 30, 2 * 66))  # MIDI 51..87
+                amp = level * rng.uniform(0.2, 1.0)
+                for h, k in enumerate((1, 2, 3, 4, 5)):
+                    b = pitch_bin + int(round(24 * np.log2(k)))
+                    if b < n_bins:
+                        lin[t:t + dur, b] += amp / (1 + h) ** 1.2
+            t += dur
+    if rng.random() < 0.5 and level > 0:
+        hits = rng.random(n_frames) < rng.uniform(0.05, 0.3)
+        shape = rng.uniform(0.05, 0.4) * level * np.linspace(1.2, 0.3, n_bins, dtype=np.float32)
+        lin[hits] += shape[None, :]
+    return _log(lin)
+
+
 def augment(spec, targets, rng):
     spec, targets = transpose(spec, targets, int(rng.integers(-6, 6)))
+    if rng.random() < 0.8:
+        spec = augment_timbre(spec, rng)
     gain = rng.uniform(0.7, 1.3)
     tilt = rng.uniform(-0.4, 0.4) * np.linspace(-1, 1, spec.shape[1], dtype=np.float32)
     spec = spec * gain * (1.0 + tilt)[None, :]
@@ -154,12 +206,15 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache")
-    train_files = cache_features(train_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(train_dir))))
+    sets = [d for d in train_dir.split(",") if d]
+    per_set = [cache_features(d, os.path.join(cache_root, os.path.basename(os.path.normpath(d)))) for d in sets]
     if valid_dir:
         valid_files = cache_features(valid_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(valid_dir))))
-    else:  # hold out every tenth song
-        valid_files, train_files = train_files[::10], [f for i, f in enumerate(train_files) if i % 10]
-        valid_dir = train_dir
+        train_files = [f for files in per_set for f in files]
+    else:  # hold out every tenth song of the first set
+        valid_dir = sets[0]
+        valid_files = per_set[0][::10]
+        train_files = [f for i, f in enumerate(per_set[0]) if i % 10] + [f for files in per_set[1:] for f in files]
     model = build_model()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
@@ -194,12 +249,13 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "input": "log-frequency spectrogram, 22.05 kHz mono, 10 frames/s, 176 half-semitone bins from A0",
             "vocabulary": list(QUALITY_CLASSES), "decoding": "Viterbi over %d root x quality states" % N_STATES,
-            "data": {"train": os.path.abspath(train_dir), "train_songs": len(train_files),
-                     "train_set": _set_metadata(train_dir),
+            "data": {"train": ",".join(os.path.abspath(d) for d in sets), "train_songs": len(train_files),
+                     "train_set": [_set_metadata(d) for d in sets],
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
-                         "augmentation": "transpose -6..+5 semitones, gain 0.7-1.3, tilt +-0.4, noise"},
+                         "augmentation": "transpose -6..+5 semitones; p=0.8 timbre (random EQ +-9 dB, room smear, "
+                                         "distractor melodies, drum hits); gain 0.7-1.3, tilt +-0.4, noise"},
             "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)"}
     with open(out + ".json", "w", encoding="utf-8") as fh:
         json.dump(card, fh, indent=1)
@@ -241,7 +297,7 @@ def model_card_markdown(card: dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bandmate train chords", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="songbook set to train on (its index.json)")
+    ap.add_argument("--train", required=True, help="songbook set(s) to train on, comma-separated (index.json)")
     ap.add_argument("--valid", help="songbook set to validate on (default: every tenth training song)")
     ap.add_argument("--out", required=True, help="checkpoint path without extension")
     ap.add_argument("--epochs", type=int, default=30)
