@@ -147,7 +147,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
         from .symbolic import analyze_midi
 
         song = analyze_midi(path, tempo=ctx.get("tempo"), meter=ctx.get("meter"), key=ctx.get("key"))
-        return _finish(song, ctx, opts, out_dir, _Stages(progress), start=0.0)
+        return _finish(song, ctx, opts, out_dir, _Stages(progress), start=0.0, notes=midi_stem_notes(path))
 
     import numpy as np
 
@@ -197,9 +197,18 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
     stages("separation", 0.65)
     if opts["stems"] is not False:
         _separate(song, path, source, separator, opts, out_dir, notices)
+    stems = {k: v for k, v in (song.get("stems") or {}).items() if isinstance(v, dict) and v.get("path")}
+    if stems.get("drums"):
+        stages("drums", 0.7)
+        import soundfile as sf
+
+        from .drums import transcribe_drums
+
+        d, d_sr = sf.read(stems["drums"]["path"], dtype="float32", always_2d=True)
+        notes = {"drums": transcribe_drums(d, d_sr)}
     if opts["transcribe"]:
         stages("notes", 0.72)
-        notes = _transcribe(song, y, models, out_dir, notices)
+        notes = _transcribe(song, y, models, out_dir, notices, stems, notes)
 
     stages("theory", 0.8)
     _theory(song, notes, chroma(spec) if len(spec) else None, spec_times, ctx)
@@ -250,20 +259,30 @@ def _separate(song, path, source, separator, opts, out_dir, notices):
                                   end=source.get("end"))
 
 
-def _transcribe(song, y, models, out_dir, notices):
+def _transcribe(song, y, models, out_dir, notices, stems=None, notes=None):
+    """basic-pitch notes of the pitched stems (bass, other, vocals) when separation ran, else of the mix;
+    written as one multi-track MIDI file when there is an out_dir."""
+    import soundfile as sf
+
     from .features import MODEL_SR
     from .transcription import transcribe, write_midi
 
     session = models.get("basic_pitch")
     if session is None:
         notices.append("notes unavailable: the basic-pitch model is not loaded")
-        return None
-    notes = {"mix": transcribe(y, MODEL_SR, session=session)}
+        return notes
+    notes = dict(notes or {})
+    pitched = [k for k in ("bass", "other", "vocals") if (stems or {}).get(k)]
+    for name in pitched:
+        x, sr = sf.read(stems[name]["path"], dtype="float32", always_2d=True)
+        notes["melody" if name == "vocals" else name] = transcribe(x.mean(axis=1), sr, session=session)
+    if not pitched:
+        notes["mix"] = transcribe(y, MODEL_SR, session=session)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, "notes.mid")
         write_midi(notes, path, bpm=song.get("bpm"))
-        song["notes"] = {"mix": path}
+        song["notes"] = {name: path for name in notes}
     return notes
 
 
@@ -277,11 +296,56 @@ def _theory(song, notes, chroma_matrix, chroma_times, ctx):
     theory_reading(song, notes=notes, chroma=chroma_matrix, chroma_times=chroma_times)
 
 
-def _finish(song, ctx, opts, out_dir, stages, start=0.0, notices=None, np_module=None):
+def midi_stem_notes(path: str) -> dict:
+    """Notes of a MIDI file by stem, {stem: [(onset_s, offset_s, midi_pitch, velocity)]}: channel 10 is
+    'drums', General-MIDI bass programs (32-39) 'bass', everything else its track name (or 'track N')."""
+    import mido
+
+    mid = mido.MidiFile(path)
+    tempo_events = sorted((t, msg.tempo) for t, msg in _absolute_ticks(mid) if msg.type == "set_tempo")
+
+    def seconds(tick):
+        sec, last_tick, tempo = 0.0, 0, 500000
+        for t, tp in tempo_events:
+            if t >= tick:
+                break
+            sec += mido.tick2second(t - last_tick, mid.ticks_per_beat, tempo)
+            last_tick, tempo = t, tp
+        return sec + mido.tick2second(tick - last_tick, mid.ticks_per_beat, tempo)
+
+    out: dict = {}
+    for i, track in enumerate(mid.tracks):
+        name = next((m.name for m in track if m.type == "track_name" and m.name.strip()), "track %d" % i)
+        program, tick, open_notes = {}, 0, {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "program_change":
+                program[msg.channel] = msg.program
+            elif msg.type == "note_on" and msg.velocity > 0:
+                open_notes.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
+            elif msg.type in ("note_on", "note_off") and open_notes.get((msg.channel, msg.note)):
+                start, vel = open_notes[(msg.channel, msg.note)].pop(0)
+                stem = "drums" if msg.channel == 9 else ("bass" if 32 <= program.get(msg.channel, 0) <= 39
+                                                         else name.strip().lower())
+                on = seconds(start)
+                out.setdefault(stem, []).append((on, max(seconds(tick), on + 1e-3), int(msg.note), int(vel)))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _absolute_ticks(mid):
+    for track in mid.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            yield tick, msg
+
+
+def _finish(song, ctx, opts, out_dir, stages, start=0.0, notices=None, np_module=None, notes=None):
     if notices is not None:
         song["notices"] = list(song.get("notices", [])) + notices
     if song.get("source", {}).get("kind") == "midi":
-        _theory(song, None, None, None, ctx)
+        _theory(song, notes, None, None, ctx)
+    song.setdefault("notices", [])
     beat_map = BeatMap(ctx, range_start=start or 0.0, tempo=None)
     if not beat_map.available and ctx.get("warp_markers") is None and song.get("source", {}).get("kind") == "midi":
         beat_map = BeatMap({}, tempo=song.get("bpm"))

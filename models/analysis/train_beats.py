@@ -161,7 +161,7 @@ def evaluate(model, files: list[str], limit: int | None = None) -> dict:
 
 
 def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=8, crop_s=16.0, seed=0,
-          lr=2e-3, threads=None, max_minutes=None):
+          lr=2e-3, threads=None, max_minutes=None, init=None):
     import torch
     from safetensors.torch import save_file
 
@@ -170,13 +170,20 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache", "beats")
-    train_files = cache_features(train_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(train_dir))))
+    sets = [d for d in train_dir.split(",") if d]
+    per_set = [cache_features(d, os.path.join(cache_root, os.path.basename(os.path.normpath(d)))) for d in sets]
     if valid_dir:
         valid_files = cache_features(valid_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(valid_dir))))
-    else:  # hold out every tenth song
-        valid_files, train_files = train_files[::10], [f for i, f in enumerate(train_files) if i % 10]
-        valid_dir = train_dir
+        train_files = [f for files in per_set for f in files]
+    else:  # hold out every tenth song of the first set
+        valid_dir = sets[0]
+        valid_files = per_set[0][::10]
+        train_files = [f for i, f in enumerate(per_set[0]) if i % 10] + [f for files in per_set[1:] for f in files]
     model = build_model()
+    if init:  # warm start from an earlier checkpoint of the same architecture
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(init + ".safetensors"))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     total = epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.1)
@@ -223,8 +230,8 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
             "classes": list(CLASSES),
             "decoding": "bar-pointer DBN (Viterbi) over %s beats per bar, %g-%g BPM, at 100 frames/s"
                         % ("/".join(map(str, BEATS_PER_BAR)), MIN_BPM, MAX_BPM),
-            "data": {"train": os.path.abspath(train_dir), "train_songs": len(train_files),
-                     "train_set": _set_metadata(train_dir),
+            "data": {"train": ",".join(os.path.abspath(d) for d in sets), "train_songs": len(train_files),
+                     "train_set": [_set_metadata(d) for d in sets], "init": init,
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": len(history), "steps": done_steps, "batch": batch, "crop_s": crop_s,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
@@ -233,8 +240,9 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
                                          "in 2 or 3 drawn 4x as often"},
             "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)",
             "reproduce": "bandmate train beats --train %s --out %s --epochs %d --steps %d --batch %d --crop %g "
-                         "--lr %g --seed %d --threads 1" % (os.path.normpath(train_dir), os.path.relpath(out),
-                                                            epochs, steps_per_epoch, batch, crop_s, lr, seed)}
+                         "--lr %g --seed %d --threads 1%s" % (train_dir, os.path.relpath(out), epochs, steps_per_epoch,
+                                                              batch, crop_s, lr, seed,
+                                                              " --init " + init if init else "")}
     with open(out + ".json", "w", encoding="utf-8") as fh:
         json.dump(card, fh, indent=1)
     with open(out + ".md", "w", encoding="utf-8") as fh:
@@ -288,9 +296,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this much time")
+    ap.add_argument("--init", help="warm start from this checkpoint (path without extension)")
     args = ap.parse_args(argv)
     card = train(args.train, args.out, args.valid, args.epochs, args.steps, args.batch, args.crop, args.seed,
-                 args.lr, args.threads, args.max_minutes)
+                 args.lr, args.threads, args.max_minutes, args.init)
     print(json.dumps(card["metrics_valid"]))
     return 0
 

@@ -149,9 +149,11 @@ def polyrhythms(layers: dict, min_regularity=0.6) -> list[dict]:
     names = sorted(periods)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            ratio = Fraction(periods[b][0] / periods[a][0]).limit_denominator(5)
-            if abs(float(ratio) - periods[b][0] / periods[a][0]) > 0.03:
-                continue
+            exact = periods[b][0] / periods[a][0]
+            ratio = min((Fraction(n, d) for n in range(1, 6) for d in range(1, 6)),
+                        key=lambda f: abs(float(f) / exact - 1.0))
+            if abs(float(ratio) / exact - 1.0) > 0.03:
+                continue  # e.g. 8:3 is not a small ratio: no named cross-rhythm
             if ratio.numerator == 1 or ratio.denominator == 1:
                 continue  # 1:2, 2:1, 1:1 are the same pulse family, not a cross-rhythm
             found.append({"layers": [a, b], "ratio": "%d:%d" % (ratio.numerator, ratio.denominator),
