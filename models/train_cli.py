@@ -5,7 +5,7 @@ import sys
 TARGETS = {
     "chords": ("models.analysis.train_chords", "the chord recognition network (songbook sets)"),
     "beats": ("models.analysis.train_beats", "the beat / downbeat / tempo network (songbook sets)"),
-    "analysis": ("models.analysis.train_chords", "all analysis models (today: the chord network)"),
+    "analysis": ("models.analysis.train_all", "every analysis model in turn: chords, beats, key scorer"),
 }
 
 

@@ -1,0 +1,52 @@
+"""`bandmate train analysis`: every trained part of the analysis, in order, from songbook sets.
+
+    bandmate train analysis --train data/train_h,data/train_b [--out-dir models/checkpoints]
+        [--chord-epochs 16] [--beat-epochs 30] [--beat-minutes 35] [--threads 1]
+
+1. the chord network  (models/analysis/train_chords.py) -> OUT/chords.{safetensors,json,md}
+2. the beat network   (models/analysis/train_beats.py)  -> OUT/beats.{safetensors,json,md}
+3. the key scorer     (models/theory/key.py --fit)      -> models/theory/key_model.json
+Each step prints its progress and writes its model card; run a step alone with `bandmate train chords|beats`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bandmate train analysis", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True, help="songbook set(s), comma-separated")
+    ap.add_argument("--out-dir", default=os.path.join("models", "checkpoints"))
+    ap.add_argument("--chord-epochs", type=int, default=16)
+    ap.add_argument("--beat-epochs", type=int, default=30)
+    ap.add_argument("--beat-minutes", type=float, default=35.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip", default="", help="comma-separated steps to skip: chords,beats,key")
+    a = ap.parse_args(argv)
+    skip = {s for s in a.skip.split(",") if s}
+    threads = ["--threads", str(a.threads)]
+    if "chords" not in skip:
+        from . import train_chords
+
+        print("train analysis: 1/3 chords", file=sys.stderr)
+        train_chords.main(["--train", a.train, "--out", os.path.join(a.out_dir, "chords"),
+                           "--epochs", str(a.chord_epochs)] + threads)
+    if "beats" not in skip:
+        from . import train_beats
+
+        print("train analysis: 2/3 beats", file=sys.stderr)
+        train_beats.main(["--train", a.train, "--out", os.path.join(a.out_dir, "beats"), "--epochs",
+                          str(a.beat_epochs), "--max-minutes", str(a.beat_minutes), "--crop", "12"] + threads)
+    if "key" not in skip:
+        from models.theory import key
+
+        print("train analysis: 3/3 key scorer", file=sys.stderr)
+        key.main(["--fit"] + a.train.split(","))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
