@@ -32,3 +32,30 @@ def test_load_mono_resamples_and_mixes(tmp_path):
     sf.write(str(tmp_path / "a.wav"), np.stack([x, -x * 0 + x], 1) * 0.5, sr)
     y = load_mono(str(tmp_path / "a.wav"), 22050, start=0.5, end=2.5)
     assert abs(len(y) - 2 * 22050) <= 64 and abs(np.abs(y).max() - 0.5) < 0.02
+
+
+def test_run_windowed_matches_one_pass_for_a_local_function():
+    import numpy as np
+
+    from models.analysis.features import run_windowed
+
+    x = np.random.default_rng(0).normal(size=(1000, 3))
+
+    def smooth(a):  # a 5-frame moving average: needs 2 frames of context each side
+        k = np.ones(5) / 5
+        return np.stack([np.convolve(a[:, i], k, mode="same") for i in range(a.shape[1])], axis=1)
+    whole = smooth(x)
+    win = run_windowed(smooth, x, window=64, context=8)
+    assert win.shape == whole.shape and np.allclose(win[2:-2], whole[2:-2])
+
+
+def test_chunked_stft_equals_one_pass():
+    import numpy as np
+
+    from models.analysis.features import log_filterbank, stft_magnitude
+
+    y = np.random.default_rng(1).normal(size=22050 * 3).astype(np.float32)
+    fb = log_filterbank(22050, 2048)
+    a = stft_magnitude(y, 2048, 441, filterbank=fb, chunk_frames=7)
+    b = stft_magnitude(y, 2048, 441) @ fb
+    assert np.allclose(a, b, atol=1e-5)

@@ -56,22 +56,12 @@ DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspat
 
 
 # ------------------------------------------------------------------------------------------------- features
-def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT| (Hann window, frames centred: the signal is zero-padded by n_fft/2 at both ends), scaled so a sine
-    of amplitude A peaks at A; float32 throughout (scipy's FFT) because it runs on every analysis. Returns
-    (frames, n_fft // 2 + 1); frame k is centred at sample k * hop."""
-    import scipy.fft
+def stft_magnitude(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray | None = None) -> np.ndarray:
+    """|STFT| (Hann window, frames centred), scaled so a sine of amplitude A peaks at A, optionally times a
+    filterbank: features.stft_magnitude, computed in bounded memory."""
+    from .features import stft_magnitude as chunked
 
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    y = np.pad(y, (n_fft // 2, n_fft // 2))
-    n_frames = 1 + max(0, (len(y) - n_fft) // hop)
-    if len(y) < n_fft:
-        return np.zeros((0, n_fft // 2 + 1), dtype=np.float32)
-    frames = np.lib.stride_tricks.as_strided(y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop,
-                                                                                   y.strides[0]))
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    spec = np.abs(scipy.fft.rfft(frames * window, axis=1))
-    return (spec * np.float32(2.0 / window.sum())).astype(np.float32)
+    return chunked(y, n_fft, hop, filterbank=filterbank)
 
 
 def band_filterbank(sr: int, n_fft: int, n_bands: int = N_BANDS, fmin: float = FMIN_HZ,
@@ -103,7 +93,7 @@ def log_band_magnitudes(y: np.ndarray, sr: int = MODEL_SR, hop: int = HOP) -> np
         key = (sr, n_fft)
         if key not in _FILTERBANKS:
             _FILTERBANKS[key] = band_filterbank(sr, n_fft)
-        mags.append(stft_magnitude(y, n_fft, hop) @ _FILTERBANKS[key])
+        mags.append(stft_magnitude(y, n_fft, hop, filterbank=_FILTERBANKS[key]))
     n = min(len(m) for m in mags)
     return np.log(np.maximum(np.stack([m[:n] for m in mags], axis=1), LOG_FLOOR)).astype(np.float32)
 
@@ -216,11 +206,17 @@ def activations(model, features: np.ndarray) -> np.ndarray:
 
     if len(features) == 0:
         return np.zeros((0, 3), dtype=np.float32)
+    from .features import run_windowed
+
     param = next(model.parameters())
     model.eval()
-    with torch.no_grad():
-        logits = model(torch.from_numpy(features[None]).to(param.device, param.dtype))
-        return torch.softmax(logits[0].float(), -1).cpu().numpy()
+
+    def run(x):
+        with torch.no_grad():
+            logits = model(torch.from_numpy(np.ascontiguousarray(x)[None]).to(param.device, param.dtype))
+            return torch.softmax(logits[0].float(), -1).cpu().numpy()
+    # 5-minute windows with 25 s of context each side (beyond the TCN's receptive field)
+    return run_windowed(run, features, 300 * FPS, 25 * FPS)
 
 
 # ------------------------------------------------------------------------------------------------- decoding

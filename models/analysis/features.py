@@ -51,18 +51,30 @@ def load_mono(path: str, sr: int = MODEL_SR, start: float | None = None, end: fl
     return mono.result()
 
 
-def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def stft_magnitude(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray | None = None,
+                   chunk_frames: int = 2048) -> np.ndarray:
     """|STFT| with a Hann window, scaled so a sine of amplitude A peaks at A; frames centred (the signal is
     zero-padded by n_fft/2 at both ends). Returns (frames, n_fft // 2 + 1), float32; frame k is centred at
-    sample k * hop."""
-    y = np.asarray(y, dtype=np.float32)
+    sample k * hop. With `filterbank` ((n_fft // 2 + 1, bands)) returns magnitude @ filterbank instead. Frames
+    are transformed `chunk_frames` at a time, so memory stays bounded on hour-long files."""
+    import scipy.fft
+
+    y = np.ascontiguousarray(y, dtype=np.float32)
     pad = n_fft // 2
     y = np.pad(y, (pad, pad))
-    n_frames = 1 + max(0, (len(y) - n_fft) // hop)
+    width = filterbank.shape[1] if filterbank is not None else n_fft // 2 + 1
+    if len(y) < n_fft:
+        return np.zeros((0, width), dtype=np.float32)
+    n_frames = 1 + (len(y) - n_fft) // hop
     frames = np.lib.stride_tricks.as_strided(y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop,
                                                                                    y.strides[0]))
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    return (np.abs(np.fft.rfft(frames * window, axis=1)) * (2.0 / window.sum())).astype(np.float32)
+    scale = np.float32(2.0 / window.sum())
+    out = np.empty((n_frames, width), dtype=np.float32)
+    for a in range(0, n_frames, chunk_frames):
+        mag = np.abs(scipy.fft.rfft(frames[a:a + chunk_frames] * window, axis=1)).astype(np.float32) * scale
+        out[a:a + chunk_frames] = mag if filterbank is None else mag @ filterbank
+    return out
 
 
 def log_filterbank(sr: int, n_fft: int, fmin_midi: float = 21.0, n_bins: int = 88 * 2,
@@ -90,8 +102,8 @@ def log_freq_spectrogram(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 4096, h
     """Semitone-spaced spectrogram, log-compressed as log(1 + compression * x). Defaults: 10 frames/s at
     22.05 kHz, A0 (MIDI 21) upwards in half-semitone bins over 88 keys. Returns (features (frames, n_bins),
     frame times in seconds)."""
-    mag = stft_magnitude(y, n_fft, hop)
-    spec = mag @ log_filterbank(sr, n_fft, fmin_midi, n_bins, bins_per_semitone)
+    spec = stft_magnitude(y, n_fft, hop, filterbank=log_filterbank(sr, n_fft, fmin_midi, n_bins,
+                                                                    bins_per_semitone))
     times = np.arange(spec.shape[0]) * hop / float(sr)
     return np.log1p(compression * spec).astype(np.float32), times
 
@@ -107,3 +119,17 @@ def chroma(logspec: np.ndarray, fmin_midi: float = 21.0, bins_per_semitone: int 
         out[:, pc] = centred[:, pcs == pc].sum(axis=1)
     peak = out.max(axis=1, keepdims=True)
     return out / np.maximum(peak, 1e-9)
+
+
+def run_windowed(fn, x: np.ndarray, window: int, context: int) -> np.ndarray:
+    """fn over the frames of x (frames first) in windows of `window` frames, each seen with `context` frames
+    of its neighbours on both sides, the outputs (frames first, same count) concatenated. Bounds the memory of
+    networks on hour-long inputs; inputs up to window + 2 * context frames go through in one call."""
+    n = len(x)
+    if n <= window + 2 * context:
+        return fn(x)
+    parts = []
+    for a in range(0, n, window):
+        lo, hi = max(0, a - context), min(n, a + window + context)
+        parts.append(fn(x[lo:hi])[a - lo:a - lo + min(window, n - a)])
+    return np.concatenate(parts)

@@ -162,12 +162,17 @@ def predict(model, spec: np.ndarray, change_penalty: float = 6.0, duration: floa
     """Chord segments of one song's spectrogram (frames, bins) at HOP_S seconds per frame."""
     import torch
 
+    from .features import run_windowed
+
     model.eval()
-    with torch.no_grad():
-        root, quality, bass = model(torch.from_numpy(spec[None]))
-        root_lp = torch.log_softmax(root[0], -1).numpy()
-        qual_lp = torch.log_softmax(quality[0], -1).numpy()
-        bass_lp = torch.log_softmax(bass[0], -1).numpy()
+
+    def run(x):
+        with torch.no_grad():
+            heads = model(torch.from_numpy(np.ascontiguousarray(x)[None]))
+            return np.concatenate([torch.log_softmax(h[0], -1).numpy() for h in heads], axis=1)
+    # 5-minute windows with 30 s of context each side: bounded memory on long files
+    out = run_windowed(run, spec, int(300 / HOP_S), int(30 / HOP_S))
+    root_lp, qual_lp, bass_lp = out[:, :13], out[:, 13:13 + len(QUALITY_CLASSES)], out[:, 13 + len(QUALITY_CLASSES):]
     path = viterbi(state_log_probs(root_lp, qual_lp), change_penalty)
     times = np.arange(len(spec)) * HOP_S
     return segments_from_path(path, times, HOP_S, bass_lp, duration)
