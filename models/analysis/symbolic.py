@@ -10,7 +10,9 @@ The pipeline works on a grid of harmonic frames, one quarter note long by defaul
    the chord (more for a strong one) and chord tones that do not sound, and rewards the frame's bass on the
    state's bass.
 3. Local key over the 24 major/minor keys: each frame scores its pitch-class weights against the key's profile,
-   and each chord gets the key's prior for it (`HarmonyModel`: counted from annotated music, or rules).
+   and each chord gets the key's prior for it (`HarmonyModel`: counted from annotated music, or rules). Where
+   the neural key finder's checkpoint exists (`symbolic_net`), its key log probabilities replace the profile
+   term by default (cross-validated: key 0.666 vs 0.625, RN 0.502 vs 0.467 on music21's analyses).
 4. Smoothing: chords and keys are decoded together by Viterbi over (key, chord) states, with a constant
    penalty per chord change (`change_penalty`) and per key change (`modulation_penalty`).
 5. Roman numerals and functions per chord, relative to its local key (`models.theory.roman`).
@@ -439,9 +441,11 @@ class FrameAnalysis:
 
 
 def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params | None = None,
-                  key: tuple[int, str] | None = None, model: HarmonyModel | None = None) -> FrameAnalysis:
+                  key: tuple[int, str] | None = None, model: HarmonyModel | None = None,
+                  key_log_probs: np.ndarray | None = None, key_weight: float = 1.0) -> FrameAnalysis:
     """Chords and keys per frame for notes in quarter notes (module doc, steps 1-4); chords and keys are decoded
-    jointly, so a key's chord priors help name ambiguous chords. `key` fixes the key."""
+    jointly, so a key's chord priors help name ambiguous chords. `key` fixes the key. `key_log_probs` [frames, 24] (a key
+    finder's, e.g. `symbolic_net`) replace the key-profile term, times `key_weight`."""
     params = params or Params()
     model = model or default_model()
     end_q = end_q if end_q is not None else max((n.end for n in notes), default=0.0)
@@ -463,6 +467,8 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
         chord_key[k] = params.chord_key_weight * model.chord_priors[m][tr[tonic]]
     key_score -= key_score.max(axis=1, keepdims=True)
     key_score[silent] = 0.0
+    if key_log_probs is not None:     # a key finder's [frames, 24] log probabilities replace the profile term
+        key_score = key_weight * key_log_probs[:n_frames]
     if key is not None:
         fixed = key[0] + (12 if key[1] == "minor" else 0)
         key_score[:, np.arange(24) != fixed] = -1e9
@@ -495,7 +501,10 @@ def analyze_midi(path_or_notes, tempo: float | None = None, meter=None, key: str
     without one the MIDI default of 120 BPM is used and said so in `notices`). `meter` ('3/4', (3, 4) or
     {'numerator', 'denominator'}) overrides the file's time signatures (default 4/4). `key` ('C:major',
     'A:minor', 'Am') fixes the key instead of estimating it. `params`/`model`: analyser knobs and the
-    key/chord model (default: `Params()` and `default_model()`).
+    key/chord model: a `HarmonyModel` runs the template/Viterbi analyser with `params`; a
+    `symbolic_net.SymbolicNet` runs the neural analyser alone; a `symbolic_net.NetKeyTemplates` the net's keys
+    with the templates' chords. None (default): `NetKeyTemplates` with the shipped net and tables where the net's
+    checkpoint exists (`symbolic_net.default_net`), else the templates with `default_model()`.
 
     Fills bpm, tempo_map, meter, beats, downbeats, chords (Harte label, root, quality, bass, roman_numeral,
     function, start/end in seconds and quarter notes), key, key_regions, harmonic_analysis.
@@ -545,7 +554,18 @@ def analyze_midi(path_or_notes, tempo: float | None = None, meter=None, key: str
         return desc
 
     fixed = parse_key(key) if key else None
-    fa = analyze_notes(notes, end_q, params, fixed, model)
+    net = model if hasattr(model, "analyze") else None
+    if model is None:
+        from models.analysis.symbolic_net import NetKeyTemplates, default_net
+        net = NetKeyTemplates(default_net()) if default_net() is not None else None
+    if net is not None:
+        fa = net.analyze(notes, end_q, fixed, params)
+        method = ("symbolic: neural key finder + chord templates; joint key/chord Viterbi over 24 keys"
+                  if hasattr(net, "tables") else
+                  "symbolic neural net (dilated conv net: key, root, quality, bass heads); key Viterbi over 24 keys")
+    else:
+        fa = analyze_notes(notes, end_q, params, fixed, model)
+        method = "symbolic chord templates; joint key/chord Viterbi over 24 keys"
     fq = fa.frame_q
     # Key regions from the key path; the main key is the one held longest.
     regions = []
@@ -565,7 +585,7 @@ def analyze_midi(path_or_notes, tempo: float | None = None, meter=None, key: str
                             "start_beat": f0 * fq, "end_beat": min(f1 * fq, end_q), "key": key_label(k)}
                            for f0, f1, k in regions]
     desc["chords"] = chord_segments(fa, end_q, seconds)
-    desc["harmonic_analysis"] = {"method": "symbolic chord templates; joint key/chord Viterbi over 24 keys",
+    desc["harmonic_analysis"] = {"method": method,
                                  "frame_q": fq,
                                  "roman_numerals": [c.get("roman_numeral") for c in desc["chords"]
                                                     if "roman_numeral" in c]}

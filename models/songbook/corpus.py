@@ -6,8 +6,12 @@ score as MIDI with that single tempo, and seconds are read back from the MIDI fi
 (quarter notes) sits at q x 60 / bpm seconds. A Roman numeral at measure m, offset o (quarter notes into the
 measure's written content) sits at the score's measure m offset + o (repeats are not expanded: the score plays
 once as written, as the analyses number it): music21 pads pickup measures the same way in
-the RomanText and in the score. Numerals in measures the score lacks are dropped. Each chord lasts until the next
-numeral (the last one to the end of the score). A few corpus chorales are printed in another key than the
+the RomanText and in the score. Numerals in measures the score lacks are dropped. Two repairs first
+(`repair_overfull_measures`, `content_alignment`): measures a voice overfills with duplicated rests (24 madrigal
+files) are trimmed so the voices stay together, and numerals move by whole bars where an analysis numbers its
+measures against another edition (madrigals 4.1 and 4.2 leave out written-out repeats); score passages no
+numeral covers get no chord (label 'N'). Each chord lasts until the next
+numeral (the last one to the end of its measure). A few corpus chorales are printed in another key than the
 analysed edition: `transposition` finds the shift where the analysis' roots sound, and the score is transposed
 to the analysis' key before rendering (recorded as `songbook.transposed_semitones`). Beats are the time signature's beat unit (dotted quarter in 6/8,
 half in 2/2 and 3/2), from each measure's time signature; pickup beats count from their place in the bar.
@@ -111,6 +115,130 @@ def _score_midi(score, bpm: float, path: str, program: int) -> mido.MidiFile:
     return mid
 
 
+def repair_overfull_measures(score) -> int:
+    """Trim measures that hold more than their time signature allows when the surplus is rests only, and lay
+    every part's measures end to end again; returns how many measures were trimmed. Why: 24 of the corpus'
+    Monteverdi madrigals (Sibelius/Dolet MusicXML) write a whole-bar rest twice in some measures of some
+    voices, so music21 makes those measures 8 quarter notes long in that voice alone; every later note of the
+    voice then sounds late, and the voices drift apart and away from the analysis' measure offsets."""
+    from music21 import stream
+    trimmed = 0
+    for part in score.parts:
+        ts, offset = None, 0.0
+        for m in list(part.getElementsByClass(stream.Measure)):
+            ts = m.timeSignature or ts
+            bar = float(ts.barDuration.quarterLength) if ts is not None else None
+            if bar is not None and float(m.duration.quarterLength) > bar + 1e-6:
+                late = [e for e in m.recurse().notesAndRests if float(e.getOffsetInHierarchy(m)) >= bar - 1e-6]
+                if late and all(e.isRest for e in late):
+                    for e in late:
+                        e.activeSite.remove(e)
+                    m.duration = None          # back to the length of what the measure holds
+                    trimmed += 1
+            part.setElementOffset(m, offset)
+            offset += float(m.duration.quarterLength)
+        part.coreElementsChanged()
+    score.coreElementsChanged()
+    return trimmed
+
+
+def aligned_numerals(score, analysis) -> list:
+    """[(score offset in quarter notes, music21 RomanNumeral)] sorted by offset: each numeral of the RomanText
+    `analysis` at its measure's offset in the score (the first score measure of that number: a measure split
+    by a repeat sign continues in the next one) plus its offset in the measure. Numerals in measures the score
+    lacks are dropped. Call `repair_overfull_measures(score)` first."""
+    from music21 import roman, stream
+    measures = {}
+    for m in score.parts[0].getElementsByClass(stream.Measure):
+        measures.setdefault(m.number, m)
+    rns = []
+    for m in analysis.parts[0].getElementsByClass(stream.Measure):
+        if m.number not in measures:
+            continue
+        for rn in m.getElementsByClass(roman.RomanNumeral):
+            rns.append((float(measures[m.number].offset) + float(rn.offset), rn))
+    rns.sort(key=lambda x: x[0])
+    return rns
+
+
+def content_alignment(score, rns: list, end_q: float, max_shift: int = 96, change_cost: float = 8.0) -> list:
+    """[(start, end, RomanNumeral)] in score quarter notes: the numerals of `aligned_numerals` moved by a
+    piecewise-constant shift (whole quarter notes) where the analysis' measure numbers do not follow the score.
+    Why: a few analyses number measures against another edition (madrigal 4.2 leaves out a written-out repeat
+    of 11 bars and numbers on, so its m39 is the score's m50; 4.1 likewise from its m68, 12 bars). Each numeral's shift maximises how many of its pitch classes sound in its
+    span (weighted by the span's length in quarter notes); the path starts at shift 0, a change costs
+    `change_cost`, shifts only grow (the analysis may skip score passages, never re-read one) and always move
+    a measure onto the start of a score measure, so the measure-number alignment stays unless whole passages
+    agree better further on.
+    Spans end at the next numeral (under its own shift, so skipped score passages get no label) or at the end
+    of the analysis' last measure. Call after any transposition, on the score as it will sound."""
+    if not rns:
+        return []
+    from music21 import stream
+    res = 2                                              # grid cells per quarter note
+    n_cells = int(np.ceil(end_q * res)) + 1
+    sounding = np.zeros((n_cells, 12), dtype=bool)
+    for n in score.flatten().notes:
+        a, b = float(n.offset), float(n.offset + n.quarterLength)
+        if b <= a:
+            continue
+        c0, c1 = int(np.floor(a * res + 1e-9)), max(int(np.ceil(b * res - 1e-9)), int(np.floor(a * res + 1e-9)) + 1)
+        for p in n.pitches:
+            sounding[c0:min(c1, n_cells), p.pitchClass] = True
+    # The last numeral lasts to the end of its measure (the score's, which may hold a longer final note).
+    last_m = rns[-1][1].getContextByClass(stream.Measure)
+    last_end = rns[-1][0] - float(rns[-1][1].offset) + (float(last_m.duration.quarterLength) if last_m else 4.0)
+    for m in score.parts[0].getElementsByClass(stream.Measure):
+        if float(m.offset) <= rns[-1][0] < float(m.offset + m.duration.quarterLength):
+            last_end = max(last_end, float(m.offset + m.duration.quarterLength))
+    ends = [rns[i + 1][0] for i in range(len(rns) - 1)] + [min(last_end, end_q)]
+    shifts = np.arange(-max_shift, max_shift + 1)
+    emit = np.zeros((len(rns), len(shifts)))
+    cum = np.vstack([np.zeros((1, 12)), np.cumsum(sounding, axis=0)])
+    for i, (q, rn) in enumerate(rns):
+        pcs = sorted({p.pitchClass for p in rn.pitches})
+        dur = max(ends[i] - q, 0.0)
+        if dur <= 0 or not pcs:
+            continue
+        a = np.clip(np.floor((q + shifts) * res + 1e-9).astype(int), 0, n_cells)
+        b = np.clip(np.ceil((ends[i] + shifts) * res - 1e-9).astype(int), 0, n_cells)
+        hit = (cum[b][:, pcs] - cum[a][:, pcs]) > 0
+        emit[i] = min(dur, 4.0) * hit.mean(axis=1) * (b > a)
+    # A numeral's measure may only land on the start of a score measure (no sub-bar drift).
+    starts = np.array(sorted({round(float(m.offset), 4) for m in score.parts[0].getElementsByClass(stream.Measure)}))
+    for i, (q, rn) in enumerate(rns):
+        target = q - float(rn.offset) + shifts
+        near = np.abs(starts[np.clip(np.searchsorted(starts, target), 0, len(starts) - 1)] - target) < 1e-3
+        near |= np.abs(starts[np.clip(np.searchsorted(starts, target) - 1, 0, len(starts) - 1)] - target) < 1e-3
+        emit[i, ~near] = -4.0 * change_cost
+    zero = int(np.where(shifts == 0)[0][0])
+    delta = np.where(shifts == 0, emit[0], -np.inf)
+    back = np.zeros((len(rns), len(shifts)), dtype=int)
+    for i in range(1, len(rns)):
+        # Shifts only grow: the analysis may skip score passages (a written-out repeat), never re-read one.
+        pre_arg = np.zeros(len(shifts), dtype=int)
+        best = 0
+        for s_ in range(len(shifts)):
+            if delta[s_] > delta[best]:
+                best = s_
+            pre_arg[s_] = best
+        jump = delta[pre_arg] - change_cost
+        stay = (delta > jump) | (pre_arg == np.arange(len(shifts)))   # on a tie, jump as late as possible
+        back[i] = np.where(stay, np.arange(len(shifts)), pre_arg)
+        delta = np.where(stay, delta, jump) + emit[i]
+    path = np.zeros(len(rns), dtype=int)
+    path[-1] = int(np.argmax(delta)) if delta.max() > delta[zero] else zero
+    for i in range(len(rns) - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    out = []
+    for i, (q, rn) in enumerate(rns):
+        d = float(shifts[path[i]])
+        a, b = q + d, min(ends[i] + d, end_q)
+        if b > a and a >= 0:
+            out.append((a, b, rn))
+    return out
+
+
 def transposition(score, rns: list, end_q: float) -> tuple[int, float]:
     """(k, agreement): the score sounds the analysis k semitones up (some corpus chorales are printed in another
     key than the analysed edition). k maximises the share of numerals whose root sounds in their span; k = 0
@@ -140,17 +268,12 @@ def make_piece(job: dict) -> dict:
     d = os.path.join(out, rel)
     os.makedirs(os.path.join(d, "stems"), exist_ok=True)
     score = corpus.parse(piece["score"])
+    repair_overfull_measures(score)
     analysis = converter.parse(piece["rntxt"], format="romanText")
     measures = {}
     for m in score.parts[0].getElementsByClass(stream.Measure):
         measures.setdefault(m.number, m)
-    rns = []
-    for m in analysis.parts[0].getElementsByClass(stream.Measure):
-        if m.number not in measures:
-            continue
-        for rn in m.getElementsByClass(roman.RomanNumeral):
-            rns.append((float(measures[m.number].offset) + float(rn.offset), rn))
-    rns.sort(key=lambda x: x[0])
+    rns = aligned_numerals(score, analysis)
     end_q = float(score.highestTime)
     shift, agreement = transposition(score, rns, end_q)
     if shift:
@@ -177,20 +300,22 @@ def make_piece(job: dict) -> dict:
             if k == 0:
                 downbeats.append(t)
     chords, key_regions = [], []
-    for i, (q, rn) in enumerate(rns):
-        q_end = rns[i + 1][0] if i + 1 < len(rns) else end_q
+    last_end = 0.0
+    for q, q_end, rn in content_alignment(score, rns, end_q):
         if q_end <= q:
             continue
+        if q > last_end + 1e-6:               # a passage no numeral covers (before the first, a skipped repeat)
+            chords.append({"start": sec(last_end), "end": sec(q), "start_beat": last_end, "end_beat": q,
+                           "label": "N"})
         label, rname, quality, bname = harte_of_rn(rn)
         key = f"{m21_name(rn.key.tonic.name)}:{'minor' if rn.key.mode == 'minor' else 'major'}"
         chords.append({"start": sec(q), "end": sec(q_end), "start_beat": q, "end_beat": q_end, "label": label,
                        "root": rname, "quality": quality, "bass": bname, "roman_numeral": rn.figure, "key": key})
-        if key_regions and key_regions[-1]["key"] == key:
+        if key_regions and key_regions[-1]["key"] == key and abs(q - last_end) < 1e-6:
             key_regions[-1]["end"] = sec(q_end)
         else:
             key_regions.append({"start": sec(q), "end": sec(q_end), "key": key})
-    if chords and chords[0]["start"] > 0:
-        chords.insert(0, {"start": 0.0, "end": chords[0]["start"], "label": "N"})
+        last_end = q_end
 
     # Audio: one stem per part (MIDI track with notes).
     n_frames = int(round((tm.seconds(end_q * tm.tpq) + TAIL_SECONDS) * SAMPLE_RATE))
