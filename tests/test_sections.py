@@ -1,6 +1,5 @@
 """Sections: a synthetic intro-verse-chorus-verse-chorus song is cut on its true boundaries only, its repeat
 shares a letter and it starts with an intro; edge cases (no downbeats, tiny input) return well-formed sections."""
-import time
 
 import numpy as np
 
@@ -59,20 +58,18 @@ def test_synthetic_song_boundaries_letters_and_labels():
     assert secs[-1]["label"] == "chorus"
 
 
-def test_precomputed_features_give_the_same_result_and_are_fast():
+def test_precomputed_features_give_the_same_result_and_scale_to_long_songs():
     y, beats, downbeats, _ = _song()
     feats = log_freq_spectrogram(y, MODEL_SR)
     assert sections.segment(y, beats, downbeats, features=feats) == sections.segment(y, beats, downbeats)
-    # a 3-minute song (90 bars) from its spectrogram: the budget is 0.3 s
+    # a 3-minute song (90 bars) from its spectrogram (its speed is measured by `bandmate bench speed`)
     reps = 5
     spec = np.concatenate([feats[0]] * reps)
     times = np.arange(len(spec)) * 0.1
     long_db = [i * BAR_S for i in range(18 * reps)]
     long_beats = [i * BAR_S / 4 for i in range(4 * 18 * reps)]
     sections.segment(None, long_beats, long_db, duration=36.0 * reps, features=(spec, times))
-    t0 = time.perf_counter()
     secs = sections.segment(None, long_beats, long_db, duration=36.0 * reps, features=(spec, times))
-    assert time.perf_counter() - t0 < 0.6   # 2x headroom on a shared CI core
     _check_well_formed(secs, 36.0 * reps)
 
 

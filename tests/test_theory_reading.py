@@ -1,5 +1,4 @@
 """The whole theory reading of a song description: fields filled, absent inputs noticed, speed."""
-import time
 
 import jsonschema
 import pytest
@@ -88,9 +87,6 @@ def test_three_minute_song_is_fast():
     s = song(n_bars=96, progression=("C:maj", "A:min", "D:min7", "G:7", "E:7", "A:min", "F:maj", "G:maj"))
     assert len(s["chords"]) == 96  # 3 min 12 s at 120 BPM, ~100 chords
     notes = {"drums": drum_notes(96)}
-    best = float("inf")
-    for _ in range(3):  # best of three: the CI machine is shared
-        t = time.perf_counter()
-        theory_reading(dict(s, chords=[dict(c) for c in s["chords"]]), notes)
-        best = min(best, time.perf_counter() - t)
-    assert best < 0.3
+    # speed is measured in bench/ (bench speed); here only that a 3-minute song with drums reads completely
+    out = theory_reading(dict(s, chords=[dict(c) for c in s["chords"]]), notes)
+    assert out["harmonic_analysis"]["progressions"] and out["rhythmic_analysis"]["syncopation"]["witek"]

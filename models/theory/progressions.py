@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .harmony import parse_harte, parse_roman
 from .key import QUALITY_FAMILY, parse_key
 
@@ -147,7 +149,9 @@ def find_progressions(chords: list[dict], keys: list[str | None]) -> list[dict]:
     Returns [{name, roman, description, mode, rotation, count, occurrences: [{start, end, chord_start,
     chord_end}]}] with `chord_start`/`chord_end` inclusive indices into `chords`. Occurrences of one pattern do
     not overlap; a shorter pattern is not reported inside an occurrence of a longer one that contains it
-    exactly (the ii-V-I inside a full circle of fifths)."""
+    exactly (the ii-V-I inside a full circle of fifths), and a match sharing more than half its chords with an
+    earlier match at least as long is dropped, so a repeated four-chord loop is named once per pass, not once
+    per rotation."""
     toks: list = []
     modes: list = []
     for c, k in zip(chords, keys):
@@ -168,6 +172,7 @@ def find_progressions(chords: list[dict], keys: list[str | None]) -> list[dict]:
 
     results: dict[tuple[str, int], dict] = {}
     covered: list[tuple[int, int, int]] = []  # (first run, last run, pattern length) of accepted matches
+    claimed = np.zeros(len(seq), dtype=int)  # per run: the longest accepted match covering it
     for pattern, rotation, ptoks in _CANDIDATES:
         n = len(ptoks)
         i = 0
@@ -175,8 +180,10 @@ def find_progressions(chords: list[dict], keys: list[str | None]) -> list[dict]:
             window = seq[i:i + n]
             ok = all(w[0] is not None and token_matches(pt, w[0]) and
                      (pattern.mode == "any" or w[1] == pattern.mode) for pt, w in zip(ptoks, window))
-            if ok and any(a <= i and i + n - 1 <= b and length > n for a, b, length in covered):
-                ok = False  # inside a longer named pattern
+            if ok and (int((claimed[i:i + n] >= n).sum()) > n // 2 or any(
+                    a <= i and i + n - 1 <= b and length > n for a, b, length in covered)):
+                ok = False  # inside a longer named pattern, or mostly the same chords as one already named
+                #            (a repeated loop is named once, not once per rotation)
             if not ok:
                 i += 1
                 continue
@@ -189,6 +196,7 @@ def find_progressions(chords: list[dict], keys: list[str | None]) -> list[dict]:
                                          "end": round(float(chords[last]["end"]), 6),
                                          "chord_start": first, "chord_end": last})
             covered.append((i, i + n - 1, n))
+            claimed[i:i + n] = np.maximum(claimed[i:i + n], n)
             i += n
     out = list(results.values())
     for e in out:
