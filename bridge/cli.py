@@ -211,6 +211,63 @@ def cmd_models(c, args):
     _out(args, c.request("models")["models"])
 
 
+def live_line(ev):
+    """One printed line per live event."""
+    t = ev.get("time")
+    head = "%8.2f s" % t if isinstance(t, (int, float)) else " " * 10
+    if ev.get("beat") is not None:
+        head += "  beat %7.2f" % ev["beat"]
+    kind = ev.get("type")
+    if kind == "chord":
+        return "%s  %-12s %-10s %-18s key %-9s conf %.2f" % (
+            head, ev["label"], ev.get("roman_numeral") or "", ev.get("function") or "", ev.get("key") or "?",
+            ev.get("confidence") or 0.0)
+    if kind == "key":
+        return "%s  key -> %s (conf %.2f)" % (head, ev["key"], ev.get("confidence") or 0.0)
+    rest = {k: v for k, v in ev.items() if k not in ("type", "time", "beat", "session", "emitted_at", "server_time")}
+    return "%s  [%s] %s" % (head, kind, " ".join("%s=%s" % kv for kv in sorted(rest.items()) if kv[1] not in
+                                                 (None, "")))
+
+
+def cmd_live(c, args):
+    from .live import EventFeed, stream_file
+
+    def show(ev):
+        print(json.dumps(ev, sort_keys=True) if args.json else live_line(ev), flush=True)
+
+    if args.list_devices:
+        devices = c.request("live_devices")["devices"]
+        if args.json:
+            print(json.dumps(devices, indent=1))
+        for d in devices:
+            print("%3d  %-40s %2d ch  %.0f Hz" % (d["index"], d["name"], d["channels"], d["sample_rate"]))
+        return
+    if not args.input:
+        raise BandmateError("bad_params", "give --input FILE|DEVICE, or --list-devices")
+    if os.path.isfile(args.input):
+        _, result = stream_file(c, args.input, speed=args.speed, key=args.key, on_event=show,
+                                midi_port=args.midi_port)
+        print("%.1f s of audio, %d events, %.3f CPU s per audio s" % (
+            result["audio_s"], result["events"], result["cpu_per_audio_s"]), file=sys.stderr)
+        return
+    feed = EventFeed(c)
+    started = c.request("live_start", {"source": "device", "device": args.input, "sample_rate": args.sample_rate,
+                                       "channels": args.channels, "key": args.key,
+                                       "midi_port": args.midi_port})
+    feed.session = started["session"]
+    print("listening to %s (Ctrl-C stops)" % args.input, file=sys.stderr)
+    try:
+        while True:
+            for ev in feed.get(0.5):
+                show(ev)
+                if ev.get("type") == "ended":
+                    return
+    except KeyboardInterrupt:
+        c.request("live_stop", {"session": started["session"]})
+    finally:
+        feed.close()
+
+
 def cmd_stop(c, args):
     c.request("shutdown")
     _out(args, {"stopping": True}, "daemon stopping")
@@ -277,6 +334,16 @@ def build_parser():
     p.add_argument("job_id")
     p.set_defaults(fn=cmd_cancel)
     sub.add_parser("stop", parents=[common], help="stop the daemon").set_defaults(fn=cmd_stop)
+    p = sub.add_parser("live", parents=[common], help="name chords live: stream a file, or listen to a device")
+    p.add_argument("--input", help="an audio file (streamed in real time) or an input device name/index")
+    p.add_argument("--list-devices", action="store_true", help="list the daemon's audio input devices")
+    p.add_argument("--speed", type=float, default=1.0, help="file streaming speed (x real time; 0 = as fast as "
+                                                            "possible)")
+    p.add_argument("--key", help="read Roman numerals in this key, e.g. 'Eb:major' (default: tracked)")
+    p.add_argument("--sample-rate", type=int, default=44100, help="device sample rate (Hz)")
+    p.add_argument("--channels", type=int, default=2, help="device channels")
+    p.add_argument("--midi-port", help="play each chord's notes on this MIDI output port ('' = default)")
+    p.set_defaults(fn=cmd_live)
     return ap
 
 

@@ -51,6 +51,9 @@ class Service:
                               default_timeout=config.jobs.timeout_s, run_id=self.run_id)
         self.jobs.register("analyze", tasks.analyze, "interactive")
         self.jobs.register("selftest", tasks.selftest, "batch")
+        from .live import LiveSessions
+
+        self.live = LiveSessions(self)
         self.handlers = {t: getattr(self, "h_" + t) for t in MESSAGES}
 
     async def start(self):
@@ -66,6 +69,7 @@ class Service:
         await self.loop.run_in_executor(None, self.pool.load)
 
     async def close(self):
+        self.live.close()
         await self.jobs.stop()
         self.storage.close()
 
@@ -124,7 +128,7 @@ class Service:
             "uptime_s": round(time.time() - self.started, 3), "device": self.pool.device_status(),
             "models": self.pool.status(), "jobs": counts, "endpoints": self.endpoints,
             "rss_bytes": _rss_bytes(), "data_dir": self.config.data_dir,
-            "osc_subscribers": len(self.osc_subscribers),
+            "osc_subscribers": len(self.osc_subscribers), "live_sessions": self.live.status(),
             "auth": bool(self.config.server.token)}}
 
     def h_models(self, p, peer):
@@ -207,6 +211,23 @@ class Service:
             return {"removed": 0}
         port = p.get("port") or peer.addr[1]
         return {"removed": 1 if self.osc_subscribers.pop((peer.addr[0], port), None) is not None else 0}
+
+    def h_live_start(self, p, peer):
+        return self.live.start(p, peer)
+
+    def h_live_push(self, p, peer):
+        return self.live.push(p, peer)
+
+    def h_live_clock(self, p, peer):
+        return self.live.clock(p, peer)
+
+    def h_live_stop(self, p, peer):
+        return self.live.stop(p, peer)
+
+    def h_live_devices(self, p, peer):
+        from .live import list_devices
+
+        return {"devices": list_devices()}
 
     def h_shutdown(self, p, peer):
         if not peer.loopback:

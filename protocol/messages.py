@@ -114,6 +114,61 @@ MESSAGES = {m.type: m for m in [
     ], [
         Field("removed", "int", "how many subscriptions were removed"),
     ], False, "Stop receiving events."),
+    _m("live_start", [
+        ("source", "str", False, "push (the client sends audio with live_push, ZeroMQ only) | device (an input "
+                                 "device the daemon opens with sounddevice); default push"),
+        ("device", "str", False, "source=device: device name or index as listed by live_devices (default: the "
+                                 "system's default input)"),
+        ("sample_rate", "int", False, "Hz of the audio (default 44100)"),
+        ("channels", "int", False, "channels of the audio (default 2)"),
+        ("key", "str", False, "key to read Roman numerals in, e.g. 'Eb:major' (default: tracked online)"),
+        ("session", "str", False, "client-chosen session id (default: the daemon picks one)"),
+        ("idle_timeout", "float", False, "source=push: seconds without a push before the session ends "
+                                         "(default 10)"),
+        ("midi_port", "str", False, "play each chord's notes on this MIDI output port ('' = the default port); "
+                                    "not_available where the OS or mido has none"),
+    ], [
+        Field("session", "str", "the session id; its events on topic 'live' carry it"),
+        Field("sample_rate", "int", "Hz"),
+        Field("channels", "int", "channels"),
+    ], False, "Start live chord analysis. Events on topic 'live' (PUB and OSC, one JSON argument over OSC): "
+              "{session, type: chord, label (Harte), root, quality, bass, roman_numeral, function, key, "
+              "confidence, time (audio seconds of the change), beat (DAW beat when live_clock was sent), "
+              "emitted_at (audio seconds when it was decided), server_time (wall clock)}; {type: key, key, "
+              "confidence, time}; {type: started | ended (reason: stopped, idle, device_lost, error, "
+              "daemon_stopping) | clipping | xrun | sample_rate_changed}."),
+    _m("live_push", [
+        ("session", "str", True, "a live session (source push)"),
+        ("audio", "str", True, "base64 of interleaved little-endian samples, (frames x channels)"),
+        ("format", "str", False, "float32 (default) | int16"),
+        ("sample_rate", "int", False, "Hz of this block when it differs from the session's (the session "
+                                      "restarts its analysis at the new rate and says so in an event)"),
+    ], [
+        Field("ok", "bool", "true"),
+        Field("audio_s", "float", "seconds of audio the session has received"),
+        Field("events", "int", "events this block caused (they go out on topic 'live')"),
+    ], False, "Push a block of audio into a live session (ZeroMQ only; at most 1 MB a message, so blocks of "
+              "about a second or less)."),
+    _m("live_clock", [
+        ("session", "str", True, "a live session"),
+        ("tempo", "float", False, "BPM (default 120)"),
+        ("beat", "float", False, "the DAW's beat position at the end of the audio sent so far (default 0)"),
+        ("playing", "bool", False, "transport playing (default true); events carry no beat while stopped"),
+    ], [
+        Field("ok", "bool", "true"),
+        Field("audio_s", "float", "the session's audio time the clock was pinned to"),
+    ], False, "The DAW's beat clock, so live events carry DAW beats."),
+    _m("live_stop", [
+        ("session", "str", True, "a live session"),
+    ], [
+        Field("session", "str", "the session"),
+        Field("audio_s", "float", "seconds of audio analysed"),
+        Field("events", "int", "events the session sent"),
+        Field("cpu_per_audio_s", "float", "CPU seconds of analysis per second of audio"),
+    ], False, "Stop a live session (its last chords are flushed first; an 'ended' event follows)."),
+    _m("live_devices", [], [
+        Field("devices", "json", "list of input devices {index, name, channels, sample_rate}"),
+    ], False, "Audio input devices the daemon can read (not_available says why where there are none)."),
     _m("shutdown", [], [
         Field("stopping", "bool", "true"),
     ], False, "Stop the daemon after replying (refused from non-loopback clients)."),

@@ -1,0 +1,221 @@
+"""`bandmate bench live`: live chord analysis on songbook test songs, streamed in simulated real time.
+
+    python -m bench.cli live [--set /tmp/data/test] [--limit 10] [--block 512] [--lag 0] [--confirm 3] [--penalty 2]
+        [--hop 0.1] [--beat-clock] [--out-dir bench/results] [--json]
+
+Each song's mix is pushed block by block (`--block` samples, like a DAW's audio buffer) into the same
+LiveChordTracker the daemon runs (models/analysis/live.py); the clock is the audio itself, so a song needs no
+wall time beyond its computation. Metrics:
+- latency: for each ground-truth chord change (to a chord, not N), the time from the change to the first event
+  after it that names the new chord (mir_eval majmin comparison), measured as the audio time at which the
+  event was produced plus the wall time of the push that produced it; p50 and p95 in ms. A change with no such
+  event before the next change is a miss (rate reported).
+- accuracy: mir_eval majmin of the event timeline (each chord event's back-dated `time` to the next event),
+  duration-weighted over songs, beside the offline analyzer (train_chords.predict on the whole song).
+- stability: emitted chord events / true chord changes.
+- cost: CPU seconds of push() per second of audio (one thread), and its worst single push in ms.
+Results go to OUT_DIR/live.json and OUT_DIR/live.md (live_beat_clock.* with --beat-clock: the song's tempo
+and beat grid are sent as the DAW's beat clock, and decisions become beat-synchronous).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+GOALS = {"latency_p95_ms": 150.0, "majmin": 0.85, "offline_gap": 0.05, "changes_ratio": 1.2, "cpu_per_s": 0.1}
+
+
+def _truth(set_dir, song):
+    with open(os.path.join(set_dir, song["paths"]["json"]), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _majmin(ref, est_i, est_l):
+    import mir_eval
+
+    ref_i = np.array([[c["start"], c["end"]] for c in ref])
+    ref_l = [c["label"] for c in ref]
+    return float(mir_eval.chord.evaluate(ref_i, ref_l, np.asarray(est_i), est_l)["majmin"])
+
+
+def _same_majmin(ref_label, est_label):
+    import mir_eval
+
+    return float(mir_eval.chord.majmin([ref_label], [est_label])[0]) == 1.0
+
+
+def stream_song(model, path, block, clock=None, **tracker_kw):
+    """Push one file through a tracker in blocks; returns (events with 'ready_s', tracker, duration, worst ms).
+    `clock` (tempo BPM, beat at time 0) is the DAW's beat clock, sent before the first block."""
+    import soundfile as sf
+
+    from models.analysis.live import LiveChordTracker
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    tr = LiveChordTracker(model, sr, channels=x.shape[1], **tracker_kw)
+    events, worst = [], 0.0
+    if clock is not None:
+        tr.push_clock(clock[0], clock[1], True)
+    for a in range(0, len(x), block):
+        c0 = time.perf_counter()
+        new = tr.push(x[a:a + block])
+        cost = time.perf_counter() - c0
+        worst = max(worst, cost)
+        for e in new:  # the event is in the user's hands once the push that made it has returned
+            e["ready_s"] = e["emitted_at"] + cost
+        events += new
+    for e in tr.flush():
+        e["ready_s"] = e["emitted_at"]
+        events.append(e)
+    return events, tr, len(x) / sr, worst * 1000
+
+
+def latencies(events, ref):
+    """(latencies in s of detected true changes, misses)."""
+    chords = [e for e in events if e["type"] == "chord"]
+    out, misses = [], 0
+    for prev, seg, nxt in zip(ref, ref[1:], ref[2:] + [None]):
+        if seg["label"] in ("N", "X") or seg["label"] == prev["label"]:
+            continue
+        limit = nxt["start"] if nxt is not None else seg["end"]
+        hit = next((e for e in chords if e["ready_s"] >= seg["start"] - 0.05 and e["ready_s"] < limit + 0.5
+                    and _same_majmin(seg["label"], e["label"])), None)
+        if hit is None:
+            misses += 1
+        else:
+            out.append(max(0.0, hit["ready_s"] - seg["start"]))
+    return out, misses
+
+
+def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, **tracker_kw):
+    import torch
+
+    from models.analysis.engine import load_chord_model
+    from models.analysis.features import load_mono, log_freq_spectrogram
+    from models.analysis.live import timeline
+    from models.analysis.train_chords import load_index, predict
+
+    torch.set_num_threads(1)
+    model = load_chord_model()
+    if model is None:
+        raise SystemExit("no chord checkpoint (bandmate train chords)")
+    songs = load_index(set_dir)[:limit]
+    rows, lat_all, misses_all = [], [], 0
+    for song in songs:
+        truth = _truth(set_dir, song)
+        ref = truth["chords"]
+        path = os.path.join(set_dir, song["paths"]["mix"])
+        clock = None
+        if beat_clock and truth.get("beats") and truth.get("bpm"):  # what a DAW knows: its tempo and beat grid
+            b0 = truth["beats"][0]
+            clock = (float(truth["bpm"]), b0["beat"] - b0["time"] * float(truth["bpm"]) / 60.0)
+        events, tr, dur, worst_ms = stream_song(model, path, block, clock, **tracker_kw)
+        tl = timeline(events, dur)
+        live_mm = _majmin(ref, [[s["start"], s["end"]] for s in tl], [s["label"] for s in tl])
+        off_mm = None
+        if offline:
+            spec, _ = log_freq_spectrogram(load_mono(path))
+            est = predict(model, spec, duration=dur)
+            off_mm = _majmin(ref, [[s["start"], s["end"]] for s in est], [s["label"] for s in est])
+        lat, misses = latencies(events, ref)
+        lat_all += lat
+        misses_all += misses
+        true_changes = sum(1 for a, b in zip(ref, ref[1:]) if a["label"] != b["label"])
+        n_events = sum(1 for e in events if e["type"] == "chord")
+        rows.append({"song": song["id"], "duration": round(dur, 2), "majmin_live": round(live_mm, 4),
+                     "majmin_offline": None if off_mm is None else round(off_mm, 4),
+                     "emitted_changes": n_events, "true_changes": true_changes,
+                     "latency_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1) if lat else None,
+                     "misses": misses, "cpu_per_s": round(tr.cpu_per_audio_s(), 4),
+                     "worst_push_ms": round(worst_ms, 1),
+                     "key_events": [e["key"] for e in events if e["type"] == "key"]})
+        print("%s  live %.3f  offline %s  changes %d/%d  cpu %.3f s/s" % (
+            song["id"], live_mm, "%.3f" % off_mm if off_mm is not None else "-", n_events, true_changes,
+            tr.cpu_per_audio_s()), file=sys.stderr, flush=True)
+    w = np.array([r["duration"] for r in rows])
+    summary = {
+        "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block, "tracker": tracker_kw,
+        "beat_clock": beat_clock,
+        "latency_p50_ms": round(float(np.percentile(lat_all, 50)) * 1000, 1) if lat_all else None,
+        "latency_p95_ms": round(float(np.percentile(lat_all, 95)) * 1000, 1) if lat_all else None,
+        "changes_detected": len(lat_all), "changes_missed": misses_all,
+        "majmin_live": round(float(np.average([r["majmin_live"] for r in rows], weights=w)), 4),
+        "majmin_offline": round(float(np.average([r["majmin_offline"] for r in rows], weights=w)), 4)
+        if offline else None,
+        "changes_ratio": round(sum(r["emitted_changes"] for r in rows) / max(1, sum(r["true_changes"]
+                                                                                  for r in rows)), 3),
+        "cpu_per_s": round(float(np.average([r["cpu_per_s"] for r in rows], weights=w)), 4),
+        "worst_push_ms": max(r["worst_push_ms"] for r in rows),
+        "goals": GOALS}
+    return {"summary": summary, "songs": rows}
+
+
+def markdown(result) -> str:
+    s = result["summary"]
+    gap = None if s["majmin_offline"] is None else s["majmin_offline"] - s["majmin_live"]
+    lines = ["# bench live", "",
+             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples; tracker %s; %s." % (
+                 s["songs"], s["audio_s"], s["block_samples"], json.dumps(s["tracker"]),
+                 "with the DAW beat clock (tempo and beat grid)" if s.get("beat_clock") else "no beat clock"), "",
+             "| metric | measured | goal |", "|---|---|---|",
+             "| latency p50 (ms) | %s | |" % s["latency_p50_ms"],
+             "| latency p95 (ms) | %s | <= %g |" % (s["latency_p95_ms"], GOALS["latency_p95_ms"]),
+             "| changes missed | %d of %d | |" % (s["changes_missed"], s["changes_missed"] + s["changes_detected"]),
+             "| majmin, live event timeline | %.4f | >= %g |" % (s["majmin_live"], GOALS["majmin"]),
+             "| majmin, offline analyzer | %s | |" % s["majmin_offline"],
+             "| offline - live | %s | <= %g |" % ("%.4f" % gap if gap is not None else "-", GOALS["offline_gap"]),
+             "| emitted / true changes | %.3f | <= %g |" % (s["changes_ratio"], GOALS["changes_ratio"]),
+             "| CPU s per audio s (1 thread) | %.4f | <= %g |" % (s["cpu_per_s"], GOALS["cpu_per_s"]),
+             "| worst single push (ms) | %.1f | |" % s["worst_push_ms"], "",
+             "| song | s | live | offline | changes | true | p50 ms | misses | CPU s/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["songs"]:
+        lines.append("| %s | %.1f | %.3f | %s | %d | %d | %s | %d | %.3f |" % (
+            r["song"], r["duration"], r["majmin_live"], r["majmin_offline"], r["emitted_changes"],
+            r["true_changes"], r["latency_p50_ms"], r["misses"], r["cpu_per_s"]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bandmate bench live", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", default="/tmp/data/test", help="songbook set (index.json)")
+    ap.add_argument("--limit", type=int, default=10, help="songs")
+    ap.add_argument("--block", type=int, default=512, help="samples per push")
+    ap.add_argument("--lag", type=float, default=0.0, help="decision lag (s)")
+    ap.add_argument("--confirm", type=int, default=3, help="frames a new chord must hold before it is emitted")
+    ap.add_argument("--penalty", type=float, default=2.0, help="Viterbi change penalty (log units)")
+    ap.add_argument("--edge", choices=["repeat", "zeros"], default="repeat",
+                    help="right padding of the newest frames for the conv front end")
+    ap.add_argument("--sure", type=float, help="a new chord at least this probable at its decision frame "
+                                               "skips the hysteresis (default: off)")
+    ap.add_argument("--hop", type=float, default=0.1, help="seconds between network runs (0.1, 0.05)")
+    ap.add_argument("--window", type=float, default=8.0, help="seconds of frames the network reads")
+    ap.add_argument("--beat-clock", action="store_true", help="send the song's tempo and beat grid as a DAW "
+                                                                  "beat clock (beat-synchronous decisions)")
+    ap.add_argument("--no-offline", action="store_true", help="skip the offline analyzer")
+    ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    result = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, lag_s=args.lag,
+                 confirm=args.confirm, change_penalty=args.penalty, edge_repeat=args.edge == "repeat", sure=args.sure,
+                 hop_s=args.hop,
+                 window_s=args.window)
+    os.makedirs(args.out_dir, exist_ok=True)
+    name = "live_beat_clock" if args.beat_clock else "live"
+    with open(os.path.join(args.out_dir, name + ".json"), "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=1)
+    md = markdown(result)
+    with open(os.path.join(args.out_dir, name + ".md"), "w", encoding="utf-8") as fh:
+        fh.write(md)
+    print(json.dumps(result["summary"], indent=1) if args.json else md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

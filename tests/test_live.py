@@ -1,0 +1,271 @@
+"""Live chord analysis: a rendered songbook song streamed through the ZeroMQ push source of a real daemon (the
+event timeline against the song's truth), the tracker on its own, bad input answered with codes (the daemon
+keeps serving), silence, clipping, idle clients, and the device path's error where there is no sound card."""
+import base64
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from protocol import BandmateError
+
+HAVE_RENDER = bool(shutil.which("mma") and shutil.which("fluidsynth"))
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    if not HAVE_RENDER:
+        pytest.skip("mma and fluidsynth render the test song")
+    from models.songbook.factory import make_songbook
+
+    out = str(tmp_path_factory.mktemp("live_song"))
+    make_songbook(1, seed=13, out=out, workers=1, duration=20, soundfonts=["TimGM6mb"], progress=False)
+    with open(os.path.join(out, "index.json")) as fh:
+        entry = json.load(fh)["songs"][0]
+    with open(os.path.join(out, entry["paths"]["json"])) as fh:
+        truth = json.load(fh)
+    return os.path.join(out, entry["paths"]["mix"]), truth
+
+
+def _score(events, truth, duration):
+    import mir_eval
+
+    from models.analysis.live import timeline
+
+    tl = timeline(events, duration)
+    ref_i = np.array([[c["start"], c["end"]] for c in truth["chords"]])
+    ref_l = [c["label"] for c in truth["chords"]]
+    est_i = np.array([[c["start"], c["end"]] for c in tl])
+    est_l = [c["label"] for c in tl]
+    majmin = mir_eval.chord.evaluate(ref_i, ref_l, est_i, est_l)["majmin"]
+    true_changes = sum(1 for a, b in zip(ref_l, ref_l[1:]) if a != b)
+    return majmin, true_changes
+
+
+def test_song_through_daemon_push_source(daemon, song):
+    import soundfile as sf
+
+    from bridge.live import stream_file
+
+    path, truth = song
+    duration = sf.info(path).duration
+    with daemon.client(timeout=60) as c:
+        t0 = time.monotonic()
+        events, result = stream_file(c, path, speed=0, tail_s=3.0)
+        wall = time.monotonic() - t0
+    assert wall < duration  # faster than real time
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "started" and "ended" in kinds
+    chords = [e for e in events if e["type"] == "chord"]
+    assert chords and all(e["session"] == chords[0]["session"] for e in events)
+    for e in chords:
+        assert set(e) >= {"label", "root", "quality", "bass", "roman_numeral", "function", "key", "confidence",
+                          "time", "beat", "emitted_at"}
+        assert 0 <= e["confidence"] <= 1 and e["time"] <= e["emitted_at"] + 1e-6
+    times = [e["time"] for e in chords]
+    assert times == sorted(times)
+    assert any(e["type"] == "key" for e in events)
+    majmin, true_changes = _score(events, truth, duration)
+    assert majmin > 0.6, majmin  # chance is well under 0.1
+    assert len(chords) <= 2.0 * (true_changes + 1), (len(chords), true_changes)
+    assert result["audio_s"] == pytest.approx(duration, abs=0.05)
+    assert 0 < result["cpu_per_audio_s"] < 1.0
+
+
+def test_tracker_beat_clock_and_fixed_key(song):
+    import soundfile as sf
+
+    from models.analysis.engine import load_chord_model
+    from models.analysis.live import LiveChordTracker
+
+    path, truth = song
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    tr = LiveChordTracker(load_chord_model(), sr, key=truth["key"]["label"])
+    bpm = float(truth["bpm"])
+    tr.push_clock(bpm, 8.0, True)  # the song starts on a beat: the DAW's beat 8
+    events = []
+    for a in range(0, len(x), 1024):
+        events += tr.push(x[a:a + 1024])
+    events += tr.flush()
+    chords = [e for e in events if e["type"] == "chord"]
+    assert chords and not any(e["type"] == "key" for e in events)  # a given key stays
+    for e in chords:
+        assert e["beat"] == pytest.approx(8.0 + e["time"] * bpm / 60.0, abs=0.01)
+        if e["label"] != "N":
+            assert e["roman_numeral"] and e["function"]
+    # beat-synchronous: changes are timed on the DAW's beats
+    assert sum(abs(e["beat"] - round(e["beat"])) < 1e-3 for e in chords) >= 0.7 * len(chords)
+
+
+def _push(c, sid, block, fmt="float32"):
+    from bridge.live import encode_audio
+
+    return c.request("live_push", {"session": sid, "audio": encode_audio(block, fmt), "format": fmt})
+
+
+def _code(fn):
+    with pytest.raises(BandmateError) as exc:
+        fn()
+    return exc.value.code
+
+
+def test_bad_input_gets_codes_and_daemon_keeps_serving(daemon):
+    with daemon.client(timeout=60) as c:
+        for params in ({"sample_rate": 10}, {"channels": 0}, {"sample_rate": "fast"}, {"source": "radio"},
+                       {"key": "H:major"}, {"idle_timeout": -1}):
+            assert _code(lambda: c.request("live_start", params)) == "bad_params", params
+        sid = c.request("live_start", {"sample_rate": 44100, "channels": 2})["session"]
+        assert _code(lambda: c.request("live_start", {"session": sid})) == "bad_params"  # already running
+        assert _code(lambda: c.request("live_push", {"session": "nope", "audio": ""})) == "not_found"
+        assert _code(lambda: c.request("live_push", {"session": sid, "audio": "%%not base64%%"})) == "bad_params"
+        odd = base64.b64encode(b"\0" * 12).decode()  # 3 float32 samples: not whole stereo frames
+        assert _code(lambda: c.request("live_push", {"session": sid, "audio": odd})) == "bad_params"
+        nan = np.full((100, 2), np.nan, dtype=np.float32)
+        assert _code(lambda: _push(c, sid, nan)) == "bad_params"
+        assert _code(lambda: c.request("live_push", {"session": sid, "audio": "", "format": "mp3"})) == "bad_params"
+        assert _code(lambda: c.request("live_push", {"session": sid, "audio": 5})) == "bad_params"
+        assert _code(lambda: c.request("live_clock", {"session": sid, "tempo": 0})) == "bad_params"
+        assert _push(c, sid, np.zeros((4410, 2), np.float32))["ok"] is True
+        assert _push(c, sid, np.zeros((4410, 2), np.float32), "int16")["ok"] is True
+        assert c.request("live_clock", {"session": sid, "tempo": 100.0, "beat": 4.0})["ok"] is True
+        assert c.request("live_stop", {"session": sid})["session"] == sid
+        assert _code(lambda: c.request("live_stop", {"session": sid})) == "not_found"
+        assert c.request("ping")["pong"] == "pong"
+    assert daemon.alive()
+
+
+def test_silence_clipping_rate_change_and_idle(daemon):
+    from bridge.live import EventFeed
+
+    with daemon.client(timeout=60) as c:
+        feed = EventFeed(c)
+        try:
+            sid = c.request("live_start", {"sample_rate": 22050, "channels": 1, "idle_timeout": 1.0})["session"]
+            feed.session = sid
+            for _ in range(30):  # 3 s of silence
+                _push(c, sid, np.zeros((2205, 1), np.float32))
+            t = np.arange(2205) / 22050.0
+            loud = np.clip(3.0 * np.sin(2 * np.pi * 220 * t), -1, 1).astype(np.float32)[:, None]
+            _push(c, sid, loud)
+            c.request("live_push", {"session": sid, "sample_rate": 44100,
+                                    "audio": base64.b64encode(np.zeros(4410, "<f4").tobytes()).decode()})
+            events = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(e["type"] == "ended" for e in events):
+                events += feed.get(0.2)
+        finally:
+            feed.close()
+    chords = [e for e in events if e["type"] == "chord"]
+    assert [e["label"] for e in chords] == ["N"]  # silence is named once
+    assert any(e["type"] == "clipping" and e["peak"] >= 0.999 for e in events)
+    assert any(e["type"] == "sample_rate_changed" and e["to"] == 44100 for e in events)
+    ended = [e for e in events if e["type"] == "ended"]
+    assert ended and ended[0]["reason"] == "idle"
+    with daemon.client() as c:
+        assert _code(lambda: _push(c, sid, np.zeros((10, 1), np.float32))) == "not_found"
+
+
+def test_several_sessions_at_once(daemon):
+    with daemon.client(timeout=60) as c:
+        a = c.request("live_start", {"channels": 1, "sample_rate": 22050})["session"]
+        b = c.request("live_start", {"channels": 2, "sample_rate": 48000})["session"]
+        assert a != b
+        st = c.request("status")["status"]
+        assert {a, b} <= {s["session"] for s in st["live_sessions"]}
+        _push(c, a, np.zeros((2205, 1), np.float32))
+        _push(c, b, np.zeros((4800, 2), np.float32))
+        # a block that is not whole frames of the session's channel layout is refused
+        assert _code(lambda: c.request("live_push", {"session": b, "audio": base64.b64encode(
+            np.zeros(3, "<f4").tobytes()).decode()})) == "bad_params"
+        for s in (a, b):
+            c.request("live_stop", {"session": s})
+
+
+def test_device_source_error_without_sound_card(daemon):
+    from daemon.live import sounddevice_or_error
+
+    try:
+        sd = sounddevice_or_error()
+        devices = [d for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except BandmateError:
+        devices = []
+    if devices:
+        pytest.skip("this machine has an input device")
+    with daemon.client(timeout=30) as c:
+        assert _code(lambda: c.request("live_devices")) == "not_available"
+        assert _code(lambda: c.request("live_start", {"source": "device", "device": "Loopback"})) == "not_available"
+        assert c.request("ping")["pong"] == "pong"
+
+
+def test_osc_cannot_push_audio(daemon):
+    with daemon.osc_client() as o:
+        with pytest.raises(BandmateError) as exc:
+            o.request("live_start", {"source": "push"})
+        assert exc.value.code == "bad_params"
+
+
+def test_cli_list_devices_says_why(daemon, capsys):
+    from bridge.cli import main
+
+    rc = main(["live", "--list-devices", "--endpoint", daemon.zmq, "--pub-endpoint", daemon.pub])
+    err = capsys.readouterr().err
+    if rc == 0:
+        pytest.skip("this machine has an input device")
+    assert rc == 1 and "not_available" in err
+
+
+def test_tracker_refuses_bad_blocks_and_builds_timelines():
+    from models.analysis.engine import load_chord_model
+    from models.analysis.live import LiveChordTracker, LiveInputError, timeline
+
+    model = load_chord_model()
+    for kw in ({"sr_in": 100}, {"sr_in": 44100, "hop_s": 0.03}, {"sr_in": 44100, "key": "nonsense"}):
+        with pytest.raises(LiveInputError):
+            LiveChordTracker(model, **kw)
+    tr = LiveChordTracker(model, 44100, channels=2)
+    with pytest.raises(LiveInputError):
+        tr.push(np.zeros((10, 3), np.float32))
+    with pytest.raises(LiveInputError):
+        tr.push(np.array([[np.inf, 0.0]], np.float32))
+    assert tr.push(np.zeros((0, 2), np.float32)) == []
+    events = tr.push(np.zeros((44100, 2), np.float32)) + tr.flush()
+    assert [e["label"] for e in events if e["type"] == "chord"] == ["N"]
+    assert tr.cpu_per_audio_s() > 0  # (1 s of audio is mostly warm-up: no bound here)
+    evs = [{"type": "chord", "time": 0.5, "label": "C:maj"}, {"type": "key", "time": 0.6},
+           {"type": "chord", "time": 2.0, "label": "G:maj"}]
+    assert timeline(evs, 4.0) == [{"start": 0.0, "end": 0.5, "label": "N"},
+                                  {"start": 0.5, "end": 2.0, "label": "C:maj"},
+                                  {"start": 2.0, "end": 4.0, "label": "G:maj"}]
+
+
+def test_bench_live_scores_a_song(song, tmp_path):
+    from bench.live import main
+
+    path, _ = song
+    set_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    assert os.path.exists(os.path.join(set_dir, "index.json"))
+    assert main(["--set", set_dir, "--limit", "1", "--no-offline", "--out-dir", str(tmp_path), "--json"]) == 0
+    with open(tmp_path / "live.json") as fh:
+        s = json.load(fh)["summary"]
+    assert s["songs"] == 1 and s["majmin_live"] > 0.5 and 0 < s["cpu_per_s"] < 1.0
+    assert s["latency_p50_ms"] is not None and s["changes_ratio"] > 0
+    assert (tmp_path / "live.md").read_text().startswith("# bench live")
+
+
+def test_midi_out_notes_and_error_without_a_port(daemon):
+    from daemon.live import ChordMidiOut
+
+    assert ChordMidiOut.chord_notes("C:maj/3") == [36 + 4, 60, 64, 67]
+    assert ChordMidiOut.chord_notes("A:min7") == [36 + 9, 69, 72, 76, 79]
+    assert ChordMidiOut.chord_notes("N") == []
+    try:
+        ChordMidiOut("Bandmate test port that does not exist").close()
+        pytest.skip("this machine opened a MIDI port")
+    except BandmateError as exc:
+        assert exc.code == "not_available"
+    with daemon.client(timeout=30) as c:
+        assert _code(lambda: c.request("live_start", {"midi_port": "nowhere"})) == "not_available"
+        assert c.request("ping")["pong"] == "pong"
