@@ -32,7 +32,7 @@ standardisation (mu, sigma) are fitted by `fit_genre_model` (multinomial logisti
 gradient descent) on the songbook's `train_h` split and stored in `genre_model.json` beside this file.
 
 Reasons: the features with the largest positive contribution W[g][f] * z_f to the primary genre, worded from
-the raw values ("BPM 124 in house range", "swing ratio 0.64", "12-bar blues form").
+the raw values ("BPM 124 (115-135, the dance-tempo band)", "swing ratio 0.64", "12-bar blues form").
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def _reason(feature: str, reading: dict, x: dict) -> str | None:
     meter = reading.get("meter") or {}
     names = [p["name"] for p in reading.get("progressions") or []]
     if feature in ("house_tempo", "slow_tempo", "fast_tempo", "bpm_norm") and bpm:
-        band = {"house_tempo": " in house range (115-135)", "slow_tempo": " (slow, below 85)",
+        band = {"house_tempo": " (115-135, the dance-tempo band)", "slow_tempo": " (slow, below 85)",
                 "fast_tempo": " (fast, above 150)"}.get(feature, "")
         return "BPM %d%s" % (round(float(bpm)), band)
     if feature in ("triple_meter", "compound_meter") and x[feature]:
