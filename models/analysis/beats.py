@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from .features import MODEL_SR
+from .features import MODEL_SR, stft_magnitude
 
 FPS = 50
 HOP = MODEL_SR // FPS  # 441 samples
@@ -56,14 +56,6 @@ DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspat
 
 
 # ------------------------------------------------------------------------------------------------- features
-def stft_magnitude(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray | None = None) -> np.ndarray:
-    """|STFT| (Hann window, frames centred), scaled so a sine of amplitude A peaks at A, optionally times a
-    filterbank: features.stft_magnitude, computed in bounded memory."""
-    from .features import stft_magnitude as chunked
-
-    return chunked(y, n_fft, hop, filterbank=filterbank)
-
-
 def band_filterbank(sr: int, n_fft: int, n_bands: int = N_BANDS, fmin: float = FMIN_HZ,
                     fmax: float = FMAX_HZ) -> np.ndarray:
     """Triangular filters with log-spaced centres from fmin to fmax Hz, each reaching its neighbours' centres

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.theory.decoding import viterbi_change_penalty
 from models.theory.harmony import PITCH_NAMES_FLAT, PITCH_NAMES_SHARP, harte_label, parse_harte
 
 QUALITY_CLASSES = ("maj", "min", "7", "maj7", "min7", "dim", "dim7", "hdim7", "aug", "sus2", "sus4")
@@ -59,23 +60,8 @@ def state_log_probs(root_logp: np.ndarray, quality_logp: np.ndarray) -> np.ndarr
 
 def viterbi(logp: np.ndarray, change_penalty: float) -> np.ndarray:
     """Most likely state path under a transition model that stays put for free and pays `change_penalty`
-    (log units) to move to any other state."""
-    n_frames, n_states = logp.shape
-    if n_frames == 0:
-        return np.zeros(0, dtype=np.int64)
-    back = np.zeros((n_frames, n_states), dtype=np.int64)
-    score = logp[0].copy()
-    for t in range(1, n_frames):
-        best_prev = int(np.argmax(score))
-        move = score[best_prev] - change_penalty
-        stay_better = score >= move
-        back[t] = np.where(stay_better, np.arange(n_states), best_prev)
-        score = np.where(stay_better, score, move) + logp[t]
-    path = np.zeros(n_frames, dtype=np.int64)
-    path[-1] = int(np.argmax(score))
-    for t in range(n_frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
+    (log units) to move to any other state (models/theory/decoding.py)."""
+    return viterbi_change_penalty(logp, change_penalty)
 
 
 def segments_from_path(path: np.ndarray, times: np.ndarray, hop_s: float, bass_logp: np.ndarray | None = None,

@@ -60,6 +60,24 @@ def default_models() -> dict:
     return _default_models
 
 
+_default_separator: list = []  # [model or SeparationUnavailable], filled on first use
+
+
+def default_separator():
+    """htdemucs loaded once per process (the daemon passes its warm pool's instead); a missing model's
+    SeparationUnavailable is remembered too, so the weights are not searched for on every analysis."""
+    if not _default_separator:
+        from .separation import SeparationUnavailable, load_separator
+
+        try:
+            _default_separator.append(load_separator())
+        except SeparationUnavailable as exc:
+            _default_separator.append(exc)
+    if isinstance(_default_separator[0], Exception):
+        raise _default_separator[0]
+    return _default_separator[0]
+
+
 def is_midi(path: str) -> bool:
     from .audio import MIDI_EXTENSIONS, check_readable
 
@@ -149,8 +167,6 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
         song = analyze_midi(path, tempo=ctx.get("tempo"), meter=ctx.get("meter"), key=ctx.get("key"))
         return _finish(song, ctx, opts, out_dir, _Stages(progress), start=0.0, notes=midi_stem_notes(path))
 
-    import numpy as np
-
     from .audio import describe_source, probe
     from .features import MODEL_SR, MonoResampler, chroma, log_freq_spectrogram
 
@@ -221,8 +237,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
                                    song.get("chords"), duration=duration, features=(spec, spec_times))
     else:
         notices.append("sections need downbeats and at least 4 s of audio")
-    return _finish(song, ctx, opts, out_dir, stages, start=source.get("start", 0.0), notices=notices,
-                   np_module=np)
+    return _finish(song, ctx, opts, out_dir, stages, start=source.get("start", 0.0), notices=notices)
 
 
 def analyze_notes(notes: list, tempo: float | None = None, meter=None, key: str | None = None,
@@ -242,9 +257,7 @@ def _separate(song, path, source, separator, opts, out_dir, notices):
 
     if separator is None:
         try:
-            from .separation import load_separator
-
-            separator = load_separator()
+            separator = default_separator()
         except SeparationUnavailable as exc:
             notices.append("separation unavailable: %s" % exc.reason)
             song["stems"] = {"unavailable": exc.reason}
@@ -301,17 +314,10 @@ def midi_stem_notes(path: str) -> dict:
     'drums', General-MIDI bass programs (32-39) 'bass', everything else its track name (or 'track N')."""
     import mido
 
-    mid = mido.MidiFile(path)
-    tempo_events = sorted((t, msg.tempo) for t, msg in _absolute_ticks(mid) if msg.type == "set_tempo")
+    from models.songbook.midi_tools import TempoMap
 
-    def seconds(tick):
-        sec, last_tick, tempo = 0.0, 0, 500000
-        for t, tp in tempo_events:
-            if t >= tick:
-                break
-            sec += mido.tick2second(t - last_tick, mid.ticks_per_beat, tempo)
-            last_tick, tempo = t, tp
-        return sec + mido.tick2second(tick - last_tick, mid.ticks_per_beat, tempo)
+    mid = mido.MidiFile(path)
+    seconds = TempoMap(mid).seconds
 
     out: dict = {}
     for i, track in enumerate(mid.tracks):
@@ -332,15 +338,7 @@ def midi_stem_notes(path: str) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _absolute_ticks(mid):
-    for track in mid.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            yield tick, msg
-
-
-def _finish(song, ctx, opts, out_dir, stages, start=0.0, notices=None, np_module=None, notes=None):
+def _finish(song, ctx, opts, out_dir, stages, start=0.0, notices=None, notes=None):
     if notices is not None:
         song["notices"] = list(song.get("notices", [])) + notices
     if song.get("source", {}).get("kind") == "midi":

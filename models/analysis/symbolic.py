@@ -33,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from protocol.song import new_song_description
+from models.theory.decoding import viterbi_change_penalty
 from models.theory.harmony import QUALITIES, harte_label, key_spelling, pc_of, spell
 from models.theory.roman import roman_numeral, _degree_name  # noqa: F401 - _degree_name spells chord roots
 
@@ -277,21 +278,8 @@ def chord_scores(chroma: np.ndarray, bass: np.ndarray, states: list, params: Par
 
 def viterbi_uniform(scores: np.ndarray, change_penalty: float) -> np.ndarray:
     """Best state path [frames] for per-frame log-scores [frames, states] when every change of state costs
-    `change_penalty` and staying costs nothing."""
-    n_frames, n_states = scores.shape
-    back = np.zeros((n_frames, n_states), dtype=np.int32)
-    delta = scores[0].copy()
-    for t in range(1, n_frames):
-        best = int(np.argmax(delta))
-        switch = delta[best] - change_penalty
-        stay = delta >= switch
-        back[t] = np.where(stay, np.arange(n_states), best)
-        delta = np.where(stay, delta, switch) + scores[t]
-    path = np.zeros(n_frames, dtype=np.int32)
-    path[-1] = int(np.argmax(delta))
-    for t in range(n_frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
+    `change_penalty` and staying costs nothing (models/theory/decoding.py)."""
+    return viterbi_change_penalty(scores, change_penalty)
 
 
 # ------------------------------------------------------------------------------------------------ keys

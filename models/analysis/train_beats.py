@@ -24,6 +24,7 @@ import numpy as np
 from .beats import BEATS_PER_BAR, CLASSES, FPS, HOP, MAX_BPM, MIN_BPM, MODEL_SR, N_BANDS, build_model, \
     frame_targets, log_band_magnitudes, network_input, track_features
 from .features import load_mono
+from .train_chords import set_metadata, split_sets
 
 CACHE_HOP = HOP // 3  # 147 samples: frame 3k of the cache is frame k of the network's input
 CACHE_FPS = MODEL_SR / CACHE_HOP  # 150 frames/s
@@ -170,15 +171,9 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache", "beats")
-    sets = [d for d in train_dir.split(",") if d]
-    per_set = [cache_features(d, os.path.join(cache_root, os.path.basename(os.path.normpath(d)))) for d in sets]
-    if valid_dir:
-        valid_files = cache_features(valid_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(valid_dir))))
-        train_files = [f for files in per_set for f in files]
-    else:  # hold out every tenth song of the first set
-        valid_dir = sets[0]
-        valid_files = per_set[0][::10]
-        train_files = [f for i, f in enumerate(per_set[0]) if i % 10] + [f for files in per_set[1:] for f in files]
+    sets, train_files, valid_dir, valid_files = split_sets(
+        train_dir, valid_dir, lambda d: cache_features(d, os.path.join(cache_root, os.path.basename(
+            os.path.normpath(d)))))
     model = build_model()
     if init:  # warm start from an earlier checkpoint of the same architecture
         from safetensors.torch import load_file
@@ -231,7 +226,7 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
             "decoding": "bar-pointer DBN (Viterbi) over %s beats per bar, %g-%g BPM, at 100 frames/s"
                         % ("/".join(map(str, BEATS_PER_BAR)), MIN_BPM, MAX_BPM),
             "data": {"train": ",".join(os.path.abspath(d) for d in sets), "train_songs": len(train_files),
-                     "train_set": [_set_metadata(d) for d in sets], "init": init,
+                     "train_set": [set_metadata(d) for d in sets], "init": init,
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": len(history), "steps": done_steps, "batch": batch, "crop_s": crop_s,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
@@ -248,14 +243,6 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
     with open(out + ".md", "w", encoding="utf-8") as fh:
         fh.write(model_card_markdown(card))
     return card
-
-
-def _set_metadata(set_dir: str) -> dict:
-    """How a songbook set was made (from its index.json), so the card says how to make it again."""
-    with open(os.path.join(set_dir, "index.json"), encoding="utf-8") as fh:
-        index = json.load(fh)
-    return {k: index.get(k) for k in ("songbook_version", "seed", "n", "split", "duration_target",
-                                      "holdout_soundfont", "soundfonts")}
 
 
 def model_card_markdown(card: dict) -> str:

@@ -211,15 +211,9 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache")
-    sets = [d for d in train_dir.split(",") if d]
-    per_set = [cache_features(d, os.path.join(cache_root, os.path.basename(os.path.normpath(d)))) for d in sets]
-    if valid_dir:
-        valid_files = cache_features(valid_dir, os.path.join(cache_root, os.path.basename(os.path.normpath(valid_dir))))
-        train_files = [f for files in per_set for f in files]
-    else:  # hold out every tenth song of the first set
-        valid_dir = sets[0]
-        valid_files = per_set[0][::10]
-        train_files = [f for i, f in enumerate(per_set[0]) if i % 10] + [f for files in per_set[1:] for f in files]
+    sets, train_files, valid_dir, valid_files = split_sets(
+        train_dir, valid_dir, lambda d: cache_features(d, os.path.join(cache_root, os.path.basename(
+            os.path.normpath(d)))))
     model = build_model()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
@@ -255,7 +249,7 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
             "input": "log-frequency spectrogram, 22.05 kHz mono, 10 frames/s, 176 half-semitone bins from A0",
             "vocabulary": list(QUALITY_CLASSES), "decoding": "Viterbi over %d root x quality states" % N_STATES,
             "data": {"train": ",".join(os.path.abspath(d) for d in sets), "train_songs": len(train_files),
-                     "train_set": [_set_metadata(d) for d in sets],
+                     "train_set": [set_metadata(d) for d in sets],
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
@@ -269,7 +263,19 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
     return card
 
 
-def _set_metadata(set_dir: str) -> dict:
+def split_sets(train_dir: str, valid_dir: str | None, cache) -> tuple[list, list, str, list]:
+    """Training and validation files of comma-separated songbook sets: `cache(set_dir)` -> feature files.
+    Without `valid_dir`, every tenth song of the first set is held out. Returns (sets, train_files, valid_dir,
+    valid_files)."""
+    sets = [d for d in train_dir.split(",") if d]
+    per_set = [cache(d) for d in sets]
+    if valid_dir:
+        return sets, [f for files in per_set for f in files], valid_dir, cache(valid_dir)
+    train_files = [f for i, f in enumerate(per_set[0]) if i % 10] + [f for files in per_set[1:] for f in files]
+    return sets, train_files, sets[0], per_set[0][::10]
+
+
+def set_metadata(set_dir: str) -> dict:
     """How a songbook set was made (from its index.json), so the card says how to make it again."""
     with open(os.path.join(set_dir, "index.json"), encoding="utf-8") as fh:
         index = json.load(fh)

@@ -52,6 +52,7 @@ import os
 
 import numpy as np
 
+from .decoding import viterbi_change_penalty
 from .harmony import QUALITIES, key_spelling, parse_harte, pc_of
 
 MODES = ("major", "minor")
@@ -180,20 +181,7 @@ def chord_emissions(parsed, durations, chroma=None, chroma_times=None, starts=No
 def viterbi_keys(emissions: np.ndarray, penalty: float = MODULATION_PENALTY) -> np.ndarray:
     """Most likely key index (0..23) per chord under a 24-state HMM whose transitions cost `penalty` (log
     units) for any change of key and nothing for staying."""
-    n, k = emissions.shape
-    score = emissions[0].copy()
-    back = np.zeros((n, k), dtype=int)
-    for i in range(1, n):
-        best = int(np.argmax(score))
-        switch = score[best] - penalty
-        stay = score >= switch
-        back[i] = np.where(stay, np.arange(k), best)
-        score = np.where(stay, score, switch) + emissions[i]
-    path = np.zeros(n, dtype=int)
-    path[-1] = int(np.argmax(score))
-    for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    return path
+    return viterbi_change_penalty(emissions, penalty)
 
 
 def _runs(path) -> list[list[int]]:
