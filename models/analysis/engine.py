@@ -158,14 +158,13 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
     per process. `separator` is a loaded htdemucs model or None. Files (stems, notes, exports) go to
     `out_dir`."""
     ctx = parse_context(context)
-    opts = parse_options(options)
-    if opts["exports"] and not out_dir:
-        raise BandmateError("bad_params", "exports need out_dir")
+    opts = _checked_options(options, out_dir)
     if is_midi(path):
         from .symbolic import analyze_midi
 
+        stages = _Stages(progress)
         song = analyze_midi(path, tempo=ctx.get("tempo"), meter=ctx.get("meter"), key=ctx.get("key"))
-        return _finish(song, ctx, opts, out_dir, _Stages(progress), start=0.0, notes=midi_stem_notes(path))
+        return _finish_symbolic(song, ctx, opts, out_dir, stages, midi_stem_notes(path))
 
     from .audio import describe_source, probe
     from .features import MODEL_SR, MonoResampler, chroma, log_freq_spectrogram
@@ -237,7 +236,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
                                    song.get("chords"), duration=duration, features=(spec, spec_times))
     else:
         notices.append("sections need downbeats and at least 4 s of audio")
-    return _finish(song, ctx, opts, out_dir, stages, start=source.get("start", 0.0), notices=notices)
+    return _finish(song, ctx, opts, out_dir, stages, BeatMap(ctx, range_start=source.get("start", 0.0)), notices)
 
 
 def analyze_notes(notes: list, tempo: float | None = None, meter=None, key: str | None = None,
@@ -247,9 +246,28 @@ def analyze_notes(notes: list, tempo: float | None = None, meter=None, key: str 
     from .symbolic import analyze_midi
 
     ctx = parse_context(context)
+    opts = _checked_options(options, out_dir)
+    stages = _Stages(None)
     song = analyze_midi(notes, tempo=tempo or ctx.get("tempo"), meter=meter or ctx.get("meter"),
                         key=key or ctx.get("key"))
-    return _finish(song, ctx, parse_options(options), out_dir, _Stages(None), start=0.0)
+    return _finish_symbolic(song, ctx, opts, out_dir, stages, None)
+
+
+def _checked_options(options, out_dir) -> dict:
+    opts = parse_options(options)
+    if opts["exports"] and not out_dir:
+        raise BandmateError("bad_params", "exports need out_dir")
+    return opts
+
+
+def _finish_symbolic(song, ctx, opts, out_dir, stages, notes):
+    """The theory reading of a MIDI-derived description; its times map to DAW beats through the context, else
+    through the file's own tempo from beat 0."""
+    _theory(song, notes, None, None, ctx)
+    beat_map = BeatMap(ctx)
+    if not beat_map.available:
+        beat_map = BeatMap({}, tempo=song.get("bpm"))
+    return _finish(song, ctx, opts, out_dir, stages, beat_map)
 
 
 def _separate(song, path, source, separator, opts, out_dir, notices):
@@ -338,22 +356,14 @@ def midi_stem_notes(path: str) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _finish(song, ctx, opts, out_dir, stages, start=0.0, notices=None, notes=None):
-    if notices is not None:
-        song["notices"] = list(song.get("notices", [])) + notices
-    if song.get("source", {}).get("kind") == "midi":
-        _theory(song, notes, None, None, ctx)
-    song.setdefault("notices", [])
-    beat_map = BeatMap(ctx, range_start=start or 0.0, tempo=None)
-    if not beat_map.available and ctx.get("warp_markers") is None and song.get("source", {}).get("kind") == "midi":
-        beat_map = BeatMap({}, tempo=song.get("bpm"))
+def _finish(song, ctx, opts, out_dir, stages, beat_map, notices=()):
+    """Notices, DAW beats, how the description was made, and the exports."""
+    song["notices"] = list(song.get("notices", [])) + list(notices)
     add_beats(song, beat_map)
-    song["analysis"] = {"seconds": stages.done(), "options": {k: v for k, v in opts.items()}}
+    song["analysis"] = {"seconds": stages.done(), "options": dict(opts)}
     if ctx:
         song["analysis"]["context"] = ctx
     if opts["exports"]:
-        if not out_dir:
-            raise BandmateError("bad_params", "exports need out_dir")
         song.setdefault("exports", {}).update(write_exports(song, opts["exports"], out_dir))
     return song
 
