@@ -51,6 +51,11 @@ def analyze(ctx):
     if hit is not None:
         with open(hit["result_path"], encoding="utf-8") as fh:
             song = json.load(fh)
+        kinds = (p.get("options") or {}).get("exports")
+        if kinds and p.get("out_dir"):  # the cached description, exported where this request asks
+            from models.analysis.engine import parse_options, write_exports
+
+            song["exports"] = write_exports(song, parse_options({"exports": kinds})["exports"], p["out_dir"])
         ctx.progress("cache", 1.0)
         return {"song": song, "cached": True, "__result_path__": hit["result_path"],
                 "exported": _write_out_dir(p.get("out_dir"), p["path"], song)}

@@ -324,3 +324,13 @@ def test_analyze_a_live_note_list(daemon):
     assert [ch["label"].split("/")[0] for ch in song["chords"] if ch["label"] != "N"][:3] == \
         ["A:min", "F:maj", "E:maj"]
     assert song["chords"][1]["start_beat"] == pytest.approx(4.0, abs=0.1)
+
+
+def test_a_cached_analysis_is_exported_where_the_new_request_asks(daemon, tmp_path, tone):
+    with daemon.client() as c:
+        first = c.analyze(tone, out_dir=str(tmp_path / "a"), options={"exports": ["midi"]}, wait=True)
+        again = c.analyze(tone, out_dir=str(tmp_path / "b"), options={"exports": ["midi"]}, wait=True)
+    assert again["result"]["cached"] is True
+    assert first["result"]["song"]["exports"]["midi"].startswith(str(tmp_path / "a"))
+    assert again["result"]["song"]["exports"]["midi"].startswith(str(tmp_path / "b"))
+    assert (tmp_path / "b" / "tone.chords.mid").exists()
