@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel "setuptools<81"
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,songbook]"
+	$(BIN)/python -m pip install -q -e ".[dev,songbook,ui,text]"
 	$(BIN)/python -m pip install -q --no-deps basic-pitch demucs==4.1.0
 	$(BIN)/python -m pip install -q einops julius tqdm pyyaml
 	rm -f $(VENV)/.installed-*

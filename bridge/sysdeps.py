@@ -22,6 +22,21 @@ REQUIREMENTS = [
     ("PortAudio", ("lib", "portaudio"), "libportaudio2", "audio input devices for live chords"),
     ("libsndfile", ("lib", "sndfile"), "libsndfile1", "audio file decoding"),
     ("Lua 5.4", ("cmd", "lua5.4"), "lua5.4", "runs the REAPER scripts in tests"),
+    # The companion window (`bandmate ui`, PySide6): the wheel bundles Qt but links these system libraries, and
+    # even the offscreen platform (tests, --screenshot) loads them. Linux only: elsewhere the wheels carry all.
+    *([("EGL", ("lib", "EGL"), "libegl1", "Qt GUI (companion window), also offscreen"),
+       ("OpenGL (libGL)", ("lib", "GL"), "libgl1", "Qt GUI (companion window), also offscreen"),
+       ("X11 client library", ("lib", "X11"), "libx11-6", "Qt GUI (companion window), also offscreen"),
+       ("xkbcommon", ("lib", "xkbcommon"), "libxkbcommon0", "Qt GUI keyboard handling (companion window)"),
+       ("fontconfig", ("lib", "fontconfig"), "libfontconfig1", "Qt finds fonts (companion window)"),
+       ("FreeType", ("lib", "freetype"), "libfreetype6", "Qt draws text (companion window)"),
+       ("GLib", ("lib", "glib-2.0"), "libglib2.0-0", "Qt's event loop (companion window)"),
+       ("D-Bus library", ("lib", "dbus-1"), "libdbus-1-3", "Qt GUI (companion window)"),
+       ("DejaVu fonts", ("glob", "/usr/share/fonts/truetype/dejavu/DejaVuSans*.ttf"), "fonts-dejavu-core",
+        "text in the companion window and its screenshots"),
+       ("xcb-cursor", ("lib", "xcb-cursor"), "libxcb-cursor0", "Qt's X11 plugin: the companion window on an "
+        "X11 desktop")]
+      if sys.platform.startswith("linux") else []),
 ]
 
 OTHER_OS_HINTS = {
