@@ -22,6 +22,10 @@ DELEGATED = {
     "bench": ("bench.cli:main", "benchmarks: transport, analysis, ..."),
     "train": ("models.train_cli:main", "train Bandmate's models (train chords --train DIR --out PATH)"),
     "doctor": ("bridge.sysdeps:main", "check the system packages Bandmate uses (check | install)"),
+    "install": ("bridge.install:main", "install the DAW scripts: install ableton|reaper [--path DIR]"),
+    "ableton": ("bridge.install_ableton:command_main", "send a command to the Live Remote Script: ableton "
+                                                       "analyze|generate [STEMS]|live|attach SESSION|stop|status"),
+    "ui": ("bridge.ui:main", "the companion window: last analysis, generated files to drag into any DAW"),
 }
 # Actions of client commands that run in this process, not in the daemon: (command, action) -> "module:function".
 LOCAL_ACTIONS = {
@@ -166,16 +170,43 @@ def summary_lines(song, cached=False):
 
 def cmd_generate(c, args):
     request = json.loads(args.request) if args.request else {}
-    for key in ("stems", "key", "meter", "genre", "prompt"):
+    for key in ("stems", "key", "meter", "genre", "prompt", "chords"):
         if getattr(args, key, None):
             request[key] = getattr(args, key)
-    for key in ("tempo", "bars", "seed"):
+    for key in ("tempo", "bars", "seed", "variations", "complexity"):
         if getattr(args, key, None) is not None:
             request[key] = getattr(args, key)
+    if args.analysis:
+        request["analysis"] = os.path.abspath(args.analysis) if os.path.exists(args.analysis) else args.analysis
+    if args.no_render:
+        request["render"] = False
+    if args.free:
+        request["constraints"] = {"scale": False, "chord_tones": False, "range": False}
     job = _run_job(c, args, "generate", {"request": request,
                                          "out_dir": os.path.abspath(args.out_dir) if args.out_dir else None})
     if job is not None:
-        _out(args, job["result"])
+        _out(args, job["result"], "\n".join(generate_lines(job["result"])))
+
+
+def generate_lines(result):
+    """What a person wants to see of a generation: the plan, then every file."""
+    plan = result.get("plan") or {}
+    lines = ["%s  %s  %s  %d bars  %s" % (plan.get("genre", "?"), result["key"], result["meter"], result["bars"],
+                                           "%g BPM" % result["tempo"])]
+    secs = " ".join("%s(%d)" % (s["label"], s["bars"]) for s in plan.get("sections") or [])
+    if secs:
+        lines.append("form: " + secs)
+    chords = " ".join(ch["symbol"] for ch in (plan.get("chords") or [])[:16])
+    if chords:
+        lines.append("chords: " + chords + (" ..." if len(plan.get("chords") or []) > 16 else ""))
+    for v in result.get("variations") or []:
+        for name, st in v["stems"].items():
+            lines.append("%-7s %4d notes  %s%s" % (name, st["n_notes"], st["midi"],
+                                                   ("  " + st["audio"]) if st.get("audio") else ""))
+        lines.append("band    %s%s" % (v["midi"], ("  " + v["audio"]) if v.get("audio") else ""))
+    for note in result.get("notices") or []:
+        lines.append("note: " + note)
+    return lines
 
 
 def cmd_selftest(c, args):
@@ -230,10 +261,16 @@ def live_line(ev):
 
 
 def cmd_live(c, args):
-    from .live import EventFeed, stream_file
+    from .live import ClockFile, EventFeed, stream_file
+
+    events_fh = open(args.events_file, "a", encoding="utf-8") if args.events_file else None
+    clock = ClockFile(args.clock_file) if args.clock_file else None
 
     def show(ev):
         print(json.dumps(ev, sort_keys=True) if args.json else live_line(ev), flush=True)
+        if events_fh is not None:  # one JSON line per event, for DAW scripts that read files
+            events_fh.write(json.dumps(ev, sort_keys=True) + "\n")
+            events_fh.flush()
 
     if args.list_devices:
         devices = c.request("live_devices")["devices"]
@@ -246,7 +283,8 @@ def cmd_live(c, args):
         raise BandmateError("bad_params", "give --input FILE|DEVICE, or --list-devices")
     if os.path.isfile(args.input):
         _, result = stream_file(c, args.input, speed=args.speed, key=args.key, on_event=show,
-                                midi_port=args.midi_port)
+                                midi_port=args.midi_port, start=args.start,
+                                on_block=(lambda sid: clock.tick(c, sid)) if clock else None)
         print("%.1f s of audio, %d events, %.3f CPU s per audio s" % (
             result["audio_s"], result["events"], result["cpu_per_audio_s"]), file=sys.stderr)
         return
@@ -258,10 +296,15 @@ def cmd_live(c, args):
     print("listening to %s (Ctrl-C stops)" % args.input, file=sys.stderr)
     try:
         while True:
-            for ev in feed.get(0.5):
+            for ev in feed.get(0.5 if clock is None else 0.1):
                 show(ev)
                 if ev.get("type") == "ended":
                     return
+            if clock is not None and not clock.tick(c, started["session"]):
+                c.request("live_stop", {"session": started["session"]})
+                for ev in feed.get(1.0):
+                    show(ev)
+                return
     except KeyboardInterrupt:
         c.request("live_stop", {"session": started["session"]})
     finally:
@@ -310,15 +353,21 @@ def build_parser():
     p.set_defaults(fn=cmd_analyze)
     p = sub.add_parser("generate", parents=[common, jobopts], help="generate stems (MIDI + audio)")
     p.add_argument("--request", help="the whole request as JSON")
-    p.add_argument("--stems", help="comma-separated: drums,bass,keys,melody")
-    p.add_argument("--tempo", type=float)
-    p.add_argument("--key")
-    p.add_argument("--meter")
+    p.add_argument("--stems", help="comma-separated: drums,bass,keys,melody (default all)")
+    p.add_argument("--tempo", type=float, help="quarter-note BPM")
+    p.add_argument("--key", help="e.g. 'E:minor', 'Em', 'Bb'")
+    p.add_argument("--meter", help="e.g. 4/4, 3/4, 6/8")
     p.add_argument("--bars", type=int)
-    p.add_argument("--genre")
-    p.add_argument("--prompt")
+    p.add_argument("--genre", help="pop, rock, jazz, latin, blues, electronic, ballad, rnb, country, waltz_march")
+    p.add_argument("--prompt", help="text, e.g. 'an upbeat pop song about summer'")
     p.add_argument("--seed", type=int)
-    p.add_argument("--out-dir")
+    p.add_argument("--chords", help="'C G Am F', 'C G | Am F' (bars), or Roman numerals 'I V vi IV'")
+    p.add_argument("--analysis", help="follow an analysis: an analyze job id or a song-description JSON file")
+    p.add_argument("--variations", type=int, help="how many takes (1-8)")
+    p.add_argument("--complexity", type=float, help="0 (sparse) .. 1 (busy)")
+    p.add_argument("--no-render", action="store_true", help="MIDI only, no audio")
+    p.add_argument("--free", action="store_true", help="switch off the scale/chord-tone/range constraints")
+    p.add_argument("--out-dir", help="where the MIDI/WAV files go (default: the daemon's data dir)")
     p.set_defaults(fn=cmd_generate)
     p = sub.add_parser("selftest", parents=[common, jobopts], help="measure the compute device")
     p.add_argument("--seconds", type=float, default=2.0)
@@ -343,6 +392,10 @@ def build_parser():
     p.add_argument("--sample-rate", type=int, default=44100, help="device sample rate (Hz)")
     p.add_argument("--channels", type=int, default=2, help="device channels")
     p.add_argument("--midi-port", help="play each chord's notes on this MIDI output port ('' = default)")
+    p.add_argument("--start", type=float, default=0.0, help="file input: start this many seconds into the file")
+    p.add_argument("--events-file", help="also append each event to this file as one JSON line (DAW scripts)")
+    p.add_argument("--clock-file", help="JSON file {tempo, beat, playing, stop} the DAW rewrites: sent as "
+                                        "live_clock when it changes; stop: true ends the session")
     p.set_defaults(fn=cmd_live)
     return ap
 

@@ -158,6 +158,12 @@ class Client(_Endpoints):
         return self.submit("analyze", {k: v for k, v in params.items() if v is not None}, wait, on_progress,
                            timeout)
 
+    def generate(self, request, out_dir=None, priority=None, wait=False, on_progress=None, timeout=None):
+        """Generate stems: `request` as documented in protocol/README.md (`generate`)."""
+        params = {"request": request, "out_dir": os.path.abspath(out_dir) if out_dir else None, "priority": priority}
+        return self.submit("generate", {k: v for k, v in params.items() if v is not None}, wait, on_progress,
+                           timeout)
+
     def wait(self, job_id, on_progress=None, timeout=None, poll_s=0.5):
         """Block until the job ends; returns the final job dict. `on_progress(stage, fraction)` is fed from the
         PUB events (and from polling, so nothing is missed if an event is dropped)."""

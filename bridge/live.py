@@ -75,10 +75,42 @@ class EventFeed:
                 pass
 
 
+class ClockFile:
+    """The DAW transport as a small JSON file the DAW script rewrites, {"tempo", "beat", "playing", "stop"}: how
+    a script without sockets (REAPER's Lua) drives a live session's clock and ends it."""
+
+    def __init__(self, path, stale_s=30.0):
+        self.path, self.stale_s = path, stale_s
+        self.last, self.mtime, self.seen = None, None, time.monotonic()
+
+    def tick(self, client, session):
+        """Send live_clock when the file changed. False when it says stop, or went unchanged for stale_s seconds
+        (the DAW is gone)."""
+        try:
+            mtime = os.path.getmtime(self.path)
+            with open(self.path, encoding="utf-8") as fh:
+                clock = json.load(fh)
+        except (OSError, ValueError):
+            return time.monotonic() - self.seen < self.stale_s
+        if mtime != self.mtime or clock != self.last:
+            self.mtime, self.seen = mtime, time.monotonic()
+        if not isinstance(clock, dict):
+            return time.monotonic() - self.seen < self.stale_s
+        if clock.get("stop"):
+            return False
+        if clock != self.last:
+            self.last = clock
+            client.request("live_clock", {"session": session, "tempo": float(clock.get("tempo") or 120.0),
+                                          "beat": float(clock.get("beat") or 0.0),
+                                          "playing": bool(clock.get("playing", True))})
+        return time.monotonic() - self.seen < self.stale_s
+
+
 def stream_file(client, path, speed=1.0, key=None, on_event=None, block_s=BLOCK_S, fmt="float32", tail_s=1.0,
-                midi_port=None):
+                midi_port=None, start=0.0, on_block=None):
     """Stream an audio file into a new push session at `speed` x real time (0: as fast as the daemon answers),
-    calling on_event(event) as events arrive; `midi_port` plays the chords there. Returns (events, live_stop
+    from `start` seconds into the file, calling on_event(event) as events arrive; `midi_port` plays the chords
+    there. After each block on_block(session) may return False to stop early. Returns (events, live_stop
     result)."""
     import soundfile as sf
 
@@ -98,9 +130,13 @@ def stream_file(client, path, speed=1.0, key=None, on_event=None, block_s=BLOCK_
                                                     "midi_port": midi_port})
             feed.session = sid = started["session"]
             block = max(1, int(f.samplerate * block_s))
+            if start and start > 0:
+                f.seek(min(f.frames, int(round(start * f.samplerate))))
             t0, sent = time.monotonic(), 0
             for x in f.blocks(blocksize=block, dtype="float32", always_2d=True):
                 client.request("live_push", {"session": sid, "audio": encode_audio(x, fmt), "format": fmt})
+                if on_block is not None and on_block(sid) is False:
+                    break
                 sent += len(x)
                 if speed and speed > 0:
                     wait = t0 + sent / f.samplerate / speed - time.monotonic()

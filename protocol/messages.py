@@ -73,11 +73,23 @@ MESSAGES = {m.type: m for m in [
     ], _JOB_REPLY, True, "Analyse an audio clip, a MIDI file or a note list; the job's result is the song "
                          "description (protocol/song.py)."),
     _m("generate", [
-        ("request", "json", True, "generation request: stems, tempo, meter, key, bars, chords, genre, prompt, seed"),
-        ("out_dir", "str", False, "absolute directory for MIDI/audio files"),
+        ("request", "json", True, "{stems: list or 'drums,bass,keys,melody' (guitar = keys, vocal = melody), "
+                                  "tempo (quarter-note BPM, 30-300), meter ('4/4'), key ('E:minor', 'Em'), bars "
+                                  "(1-256), chords ('C G Am F', 'C G | Am F' for several a bar, or Roman numerals "
+                                  "'I V vi IV'), analysis (an analyze job id or a song-description JSON path: its "
+                                  "tempo, meter, key and chords are followed), genre, prompt (text), complexity "
+                                  "(0-1), seed, variations (1-8), temperature, top_p, constraints {scale, "
+                                  "chord_tones, range} (booleans, default true), render (audio too, default true)}; "
+                                  "the user's fields win over the analysis, which wins over the prompt"),
+        ("out_dir", "str", False, "absolute directory for MIDI/audio files (default: the daemon's data dir)"),
         ("priority", "str", False, "live | interactive | batch (default interactive)"),
         ("timeout", "float", False, "seconds before the job fails with timeout"),
-    ], _JOB_REPLY, True, "Generate stems as MIDI and audio files."),
+    ], _JOB_REPLY, True, "Generate stems. The job's result: {tempo, meter, key, bars, length_beats, plan{genre, "
+                         "sections, chords}, stems{name: {midi, audio (48 kHz WAV or null), notes (JSON: "
+                         "[{pitch, start_time, duration, velocity, mute}] in quarter-note beats), program, "
+                         "channel, n_notes}}, midi (multitrack), audio (the mix), notes (all stems), "
+                         "variations[{seed, stems, midi, audio, notes}], out_dir, notices}. Files are named "
+                         "<stem>_<bpm>bpm_<key>, e.g. bass_120bpm_Emin.mid."),
     _m("selftest", [
         ("seconds", "float", False, "how long to measure (default 2, at most 600)"),
         ("priority", "str", False, "live | interactive | batch (default batch)"),

@@ -1,0 +1,1 @@
+"""A fake of Live's _Framework package (the ControlSurface base class only)."""
