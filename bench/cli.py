@@ -9,6 +9,8 @@ SUITES = {
     "roman": ("bench.roman", "symbolic key/chord/Roman numeral analysis vs music21's RomanText analyses"),
     "separation": ("bench.separation", "htdemucs's real-time factor on this CPU (1 and 2 threads)"),
     "live": ("bench.live", "live chord events on songbook test songs: latency, accuracy vs offline, CPU"),
+    "generation": ("bench.generation", "stem generation beside MMA and the songbook reference: follows the "
+                                       "request, musical measures, speed"),
     "speed": ("bench.speed", "whole analysis of one 3-minute song, Bandmate beside the peers, as ratios"),
 }
 

@@ -114,6 +114,25 @@ class ModelPool:
         raise BandmateError("not_available", "model %s is %s%s" % (
             name, entry["state"], (": " + entry["error"]) if entry["error"] else ""))
 
+    def ensure(self, name, timeout=300.0):
+        """The model, loading it now if nobody has (or waiting while the start-up thread loads it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                state = self._entries.get(name, {}).get("state")
+            if state == "loading" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            if state == "not_loaded":
+                self.load([name])
+            return self.get(name)
+
+    def refuses(self, name):
+        """True when the model is known to be unusable (unavailable or failed to load), so requests needing it
+        can be refused at once; a model still loading or not yet loaded is not refused."""
+        with self._lock:
+            return self._entries.get(name, {}).get("state") in ("unavailable", "failed")
+
     def warm_models(self):
         """name -> loaded model, for every warm model (what job functions hand to the analysis code)."""
         with self._lock:

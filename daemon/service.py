@@ -46,10 +46,12 @@ class Service:
         self.stopping = None  # an asyncio.Event once started; set by `shutdown`
         self.pool = ModelPool(config.models, on_event=self.publish_threadsafe, probe=probe)
         self.jobs = JobEngine(self.storage, self.publish, {"storage": self.storage, "pool": self.pool,
-                                                          "config": config},
+                                                          "config": config,
+                                                          "resolve_analysis": self.resolve_analysis},
                               concurrency=config.jobs.concurrency, max_queued=config.jobs.max_queued,
                               default_timeout=config.jobs.timeout_s, run_id=self.run_id)
         self.jobs.register("analyze", tasks.analyze, "interactive")
+        self.jobs.register("generate", tasks.generate, "interactive")
         self.jobs.register("selftest", tasks.selftest, "batch")
         from .live import LiveSessions
 
@@ -167,7 +169,45 @@ class Service:
         return {"job_id": job_id, "state": "queued"}
 
     def h_generate(self, p, peer):
-        raise BandmateError("not_available", "stem generation is not part of this build yet")
+        from models.generation.generate import build_request
+
+        priority, timeout = self._job_options(p)
+        request = p.get("request")
+        if not isinstance(request, dict):
+            raise BandmateError("bad_params", "field 'request': must be an object")
+        analysis = self.resolve_analysis(request.get("analysis")) if request.get("analysis") is not None else None
+        build_request(request, analysis)   # every field is checked now, so a bad request never becomes a job
+        if self.pool.refuses("generation"):
+            self.pool.get("generation")    # raises not_available with the reason
+        job_id = self.jobs.submit("generate", p, priority, timeout)
+        return {"job_id": job_id, "state": "queued"}
+
+    def resolve_analysis(self, ref):
+        """A song description to follow: the result of a finished analyze job (by id) or a JSON file (by
+        absolute path)."""
+        if not isinstance(ref, str) or not ref:
+            raise BandmateError("bad_params", "field 'analysis': must be an analyze job id or an absolute path")
+        if os.path.isabs(ref):
+            try:
+                with open(ref, encoding="utf-8") as fh:
+                    song = json.load(fh)
+            except OSError as exc:
+                raise BandmateError("file_not_found", "cannot read analysis %s: %s" % (ref, exc))
+            except ValueError:
+                raise BandmateError("bad_params", "field 'analysis': %s is not JSON" % ref)
+            song = song.get("song", song) if isinstance(song, dict) else song
+        else:
+            job = self.storage.get_job(ref)
+            if job is None or job["type"] != "analyze":
+                raise BandmateError("not_found", "no analyze job %s" % ref)
+            if job["state"] != "done":
+                raise BandmateError("bad_params", "field 'analysis': job %s is %s, not done" % (ref, job["state"]))
+            with open(job["result_path"], encoding="utf-8") as fh:
+                song = json.load(fh)
+            song = song.get("song", song)
+        if not isinstance(song, dict) or "beats" not in song:
+            raise BandmateError("bad_params", "field 'analysis': not a song description (no beats)")
+        return song
 
     def h_selftest(self, p, peer):
         seconds = p.get("seconds", 2.0)

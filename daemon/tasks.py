@@ -72,6 +72,31 @@ def analyze(ctx):
             "exported": _write_out_dir(p.get("out_dir"), p["path"], song)}
 
 
+def generate(ctx):
+    from models.generation.generate import generate as run
+
+    storage, pool = ctx.services["storage"], ctx.services["pool"]
+    p = ctx.params
+    request = p["request"]
+    model = pool.ensure("generation")
+    for optional in ("planner", "soundfont"):   # loaded on first use when the start-up list left them out
+        if optional in pool.specs and not pool.refuses(optional) and (request.get("prompt") or optional == "soundfont"):
+            try:
+                pool.ensure(optional)
+            except Exception:  # noqa: BLE001 - generation runs without them (rules-only planner, cold soundfont)
+                pass
+    warm = pool.warm_models()
+    analysis = None
+    if request.get("analysis") is not None:
+        analysis = ctx.services["resolve_analysis"](request["analysis"])
+    out_dir = p.get("out_dir") or os.path.join(str(storage.root), "generations", ctx.job_id)
+    result = run(request, model, planner=warm.get("planner"), analysis=analysis, out_dir=out_dir,
+                 progress=ctx.progress)
+    result["__result_path__"] = storage.put_json(dict(result), kind="generation")
+    ctx.progress("done", 1.0)
+    return result
+
+
 def selftest(ctx):
     """Matrix-multiply throughput of the compute device, measured for `seconds`."""
     pool = ctx.services["pool"]

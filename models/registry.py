@@ -81,6 +81,37 @@ def _load_htdemucs(device):
     return registry_loader(device)
 
 
+def _load_generation(device):
+    from models.generation.generate import CHECKPOINT, load_model
+
+    model = load_model()
+    if model is None:
+        raise ModelUnavailable("no trained generation model at %s.safetensors (bandmate train generation)"
+                               % CHECKPOINT)
+    return model  # sampling runs on the CPU: at batch 1 a step is a few small matrix-vector products
+
+
+def _load_planner(device):
+    from models.generation.planner import Planner
+
+    return Planner.load()
+
+
+def _load_soundfont(device):
+    """The best General MIDI soundfont, loaded into a warm FluidSynth (sf3 files take seconds to load)."""
+    from models.generation.generate import best_soundfont
+    from models.songbook import render
+
+    name, path = best_soundfont()
+    if path is None:
+        raise ModelUnavailable("no General MIDI soundfont (install fluid-soundfont-gm, or pip install pretty_midi)")
+    if render._lib() is not None:
+        from models.generation.generate import OUTPUT_RATE
+
+        render._synth(path, OUTPUT_RATE)
+    return {"name": name, "path": path}
+
+
 def _checkpoint_version(name):
     """Version of a committed checkpoint: its model card's `version`, else 'absent'."""
     import json
@@ -137,6 +168,12 @@ REGISTRY = {s.name: s for s in [
               "Bandmate's beat/downbeat network with bar-pointer decoding, trained by `bandmate train beats`"),
     ModelSpec("htdemucs", "source separation", "955717e8", "MIT", _load_htdemucs,
               "Demucs htdemucs (drums, bass, other, vocals); weights: `bandmate models fetch htdemucs`"),
+    ModelSpec("generation", "stem generation (drums, bass, keys, melody)", _checkpoint_version("generation"), "MIT",
+              _load_generation, "Bandmate's stem transformer, trained on the songbook by `bandmate train generation`"),
+    ModelSpec("planner", "song structure from a text prompt", _checkpoint_version("planner"), "MIT", _load_planner,
+              "Bandmate's structure planner (all-MiniLM-L6-v2 text embedding + a small transformer decoder)"),
+    ModelSpec("soundfont", "MIDI rendering", "gm", "see the soundfont's licence", _load_soundfont,
+              "a General MIDI soundfont kept loaded in FluidSynth for rendering generated stems"),
     ModelSpec("basic_pitch", "note transcription", "icassp_2022", "Apache-2.0", _load_basic_pitch,
               "Spotify's basic-pitch polyphonic note transcription (ONNX), for voice leading and note density"),
 ]}

@@ -5,6 +5,8 @@ import sys
 TARGETS = {
     "chords": ("models.analysis.train_chords", "the chord recognition network (songbook sets)"),
     "beats": ("models.analysis.train_beats", "the beat / downbeat / tempo network (songbook sets)"),
+    "generation": ("models.generation.train", "the stem transformer (drums, bass, keys, melody; songbook sets)"),
+    "planner": ("models.generation.train_planner", "the structure planner (prompt -> plan; songbook metadata)"),
     "analysis": ("models.analysis.train_all", "every analysis model in turn: chords, beats, key scorer"),
 }
 

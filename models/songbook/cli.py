@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="soundfont used by the test split only (FluidR3_GM, MuseScore_General, TimGM6mb)")
     m.add_argument("--soundfonts", default=None, help="comma-separated soundfont names to use (default: all installed)")
     m.add_argument("--no-stems", action="store_true", help="render the mix only (stem MIDI is still written)")
+    m.add_argument("--midi-only", action="store_true", help="no audio at all: MIDI, stem MIDI and the truth "
+                                                             "(training data for the stem generator; fast)")
     c = sub.add_parser("corpus", help="render music21's RomanText-analysed Bach chorales and Monteverdi madrigals")
     c.add_argument("--out", required=True)
     c.add_argument("--limit", type=int, default=None, help="only the first N pieces")
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             entries = make_songbook(args.n, args.seed, args.out, split=args.split, workers=args.workers,
                                     engine=args.engine, duration=args.duration,
                                     holdout_soundfont=args.holdout_soundfont, stems=not args.no_stems,
+                                    audio=not args.midi_only,
                                     soundfonts=args.soundfonts.split(",") if args.soundfonts else None)
             el = time.time() - t0
             size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(args.out) for f in fs)

@@ -80,18 +80,21 @@ def make_song(job: dict) -> dict:
     n_frames = int(round(duration * SAMPLE_RATE))
     duration = n_frames / SAMPLE_RATE
     sf_path = sfs[plan.soundfont]
-    if job.get("stems", True):
-        audio = {k: render_midi(os.path.join(out, v["midi"]), sf_path, n_frames) for k, v in stems.items()}
+    if not job.get("audio", True):   # --midi-only: the MIDI and the truth, no rendering (generation training)
+        mix_rel, gain_db, lufs, peak = None, 0.0, None, 0.0
     else:
-        audio = {"mix": render_midi(os.path.join(out, midi_rel), sf_path, n_frames)}
-    mix, scaled, gain_db, lufs = normalise(audio)
-    mix_rel = os.path.join(rel, "mix.flac")
-    write_audio(os.path.join(out, mix_rel), mix)
-    if job.get("stems", True):
-        for k, v in scaled.items():
-            stems[k]["path"] = os.path.join(rel, "stems", k + ".flac")
-            write_audio(os.path.join(out, stems[k]["path"]), v)
-    peak = float(np.max(np.abs(mix)))
+        if job.get("stems", True):
+            audio = {k: render_midi(os.path.join(out, v["midi"]), sf_path, n_frames) for k, v in stems.items()}
+        else:
+            audio = {"mix": render_midi(os.path.join(out, midi_rel), sf_path, n_frames)}
+        mix, scaled, gain_db, lufs = normalise(audio)
+        mix_rel = os.path.join(rel, "mix.flac")
+        write_audio(os.path.join(out, mix_rel), mix)
+        if job.get("stems", True):
+            for k, v in scaled.items():
+                stems[k]["path"] = os.path.join(rel, "stems", k + ".flac")
+                write_audio(os.path.join(out, stems[k]["path"]), v)
+        peak = float(np.max(np.abs(mix)))
     info = {"mix": mix_rel, "sample_rate": SAMPLE_RATE, "loudness_lufs": round(lufs, 2) if lufs is not None else None,
             "peak_dbfs": round(20 * np.log10(peak), 2) if peak > 0 else None, "stems": stems, "midi": midi_rel,
             "mma": os.path.join(rel, plan.id + ".mma"), "pad_added": pad_added, "bass_added": bass_added}
@@ -153,7 +156,8 @@ def resolve_soundfonts(names: list[str] | None = None) -> dict[str, str]:
 
 def make_songbook(n: int, seed: int, out: str, split: str | None = None, workers: int | None = None,
                   engine: str = "local", duration: float = 30.0, holdout_soundfont: str | None = None,
-                  stems: bool = True, soundfonts: list[str] | None = None, progress: bool = True) -> list[dict]:
+                  stems: bool = True, soundfonts: list[str] | None = None, progress: bool = True,
+                  audio: bool = True) -> list[dict]:
     """Make `n` songs into `out` and write `out/index.json`. Returns the index entries sorted by song index."""
     mma_binary()
     check_fluidsynth()
@@ -164,7 +168,8 @@ def make_songbook(n: int, seed: int, out: str, split: str | None = None, workers
         raise RuntimeError("--holdout-soundfont needs at least two soundfonts")
     os.makedirs(out, exist_ok=True)
     jobs = [{"seed": seed, "index": i, "split": split, "out": os.path.abspath(out), "duration": duration,
-             "soundfonts": sfs, "holdout": holdout_soundfont, "stems": stems} for i in range(n)]
+             "soundfonts": sfs, "holdout": holdout_soundfont, "stems": stems, "audio": audio}
+            for i in range(n)]
     workers = max(1, workers or os.cpu_count() or 1)
     t0 = time.time()
     results: list[dict] = []

@@ -72,7 +72,7 @@ class _Lib:
 
 
 _LIB: _Lib | None = None
-_SYNTHS: dict[str, int] = {}
+_SYNTHS: dict[tuple, int] = {}
 
 
 def _lib() -> _Lib | None:
@@ -91,13 +91,13 @@ def check_fluidsynth() -> None:
         raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
 
 
-def _synth(sf_path: str) -> int:
-    """A warm synth with `sf_path` loaded (one per soundfont per process)."""
-    if sf_path in _SYNTHS:
-        return _SYNTHS[sf_path]
+def _synth(sf_path: str, rate: int = SAMPLE_RATE) -> int:
+    """A warm synth with `sf_path` loaded (one per soundfont and sample rate per process)."""
+    if (sf_path, rate) in _SYNTHS:
+        return _SYNTHS[(sf_path, rate)]
     L = _lib().lib
     st = L.new_fluid_settings()
-    L.fluid_settings_setnum(st, b"synth.sample-rate", float(SAMPLE_RATE))
+    L.fluid_settings_setnum(st, b"synth.sample-rate", float(rate))
     L.fluid_settings_setnum(st, b"synth.gain", SYNTH_GAIN)
     L.fluid_settings_setint(st, b"synth.polyphony", 512)
     L.fluid_settings_setint(st, b"synth.cpu-cores", 1)
@@ -106,20 +106,22 @@ def _synth(sf_path: str) -> int:
     syn = L.new_fluid_synth(st)
     if L.fluid_synth_sfload(syn, sf_path.encode(), 1) < 0:
         raise RuntimeError(f"fluidsynth could not load soundfont {sf_path}")
-    _SYNTHS[sf_path] = syn
+    _SYNTHS[(sf_path, rate)] = syn
     return syn
 
 
-def render_midi(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
-    """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2)."""
+def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_RATE,
+                drain_s: float = 2.0) -> np.ndarray:
+    """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2) at `rate` Hz.
+    `drain_s` seconds of silence are rendered first so the previous file's reverb tail has died away."""
     if _lib() is None:
-        return _render_cli(midi_path, sf_path, n_frames)
+        return _render_cli(midi_path, sf_path, n_frames, rate)
     L = _lib().lib
-    syn = _synth(sf_path)
+    syn = _synth(sf_path, rate)
     L.fluid_synth_system_reset(syn)
     block = 4096
     left, right = np.zeros(block, np.float32), np.zeros(block, np.float32)
-    for _ in range(int(2.0 * SAMPLE_RATE) // block):   # let the previous stem's reverb tail die away
+    for _ in range(int(drain_s * rate) // block):   # let the previous stem's reverb tail die away
         L.fluid_synth_write_float(syn, block, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
     player = L.new_fluid_player(syn)
     try:
@@ -142,13 +144,13 @@ def render_midi(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
     return out
 
 
-def _render_cli(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
+def _render_cli(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_RATE) -> np.ndarray:
     exe = shutil.which("fluidsynth")
     if not exe:
         raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
     with tempfile.TemporaryDirectory() as d:
         wav = os.path.join(d, "out.wav")
-        subprocess.run([exe, "-ni", "-q", "-F", wav, "-r", str(SAMPLE_RATE), "-g", str(SYNTH_GAIN), sf_path,
+        subprocess.run([exe, "-ni", "-q", "-F", wav, "-r", str(rate), "-g", str(SYNTH_GAIN), sf_path,
                         midi_path], check=True, capture_output=True)
         x, _ = sf.read(wav, dtype="float32", always_2d=True)
     out = np.zeros((n_frames, 2), np.float32)
@@ -157,11 +159,12 @@ def _render_cli(midi_path: str, sf_path: str, n_frames: int) -> np.ndarray:
     return out
 
 
-def normalise(stems: dict[str, np.ndarray], target_lufs: float = TARGET_LUFS) -> tuple[np.ndarray, dict, float, float]:
+def normalise(stems: dict[str, np.ndarray], target_lufs: float = TARGET_LUFS,
+              rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict, float, float]:
     """Mix = sum of stems, scaled by ONE gain so its integrated loudness is `target_lufs` (or less, when the sample
     peak of the mix or of any stem would pass PEAK_CEILING). Returns (mix, scaled stems, gain in dB, final loudness in LUFS)."""
     mix = np.sum(list(stems.values()), axis=0)
-    lufs = integrated_loudness(mix, SAMPLE_RATE)  # None for silence
+    lufs = integrated_loudness(mix, rate)  # None for silence
     gain = 1.0 if lufs is None else 10 ** ((target_lufs - lufs) / 20)
     # The ceiling holds for the stems too: a stem can peak above the mix where others cancel it.
     peak = max([float(np.max(np.abs(v))) for v in [mix, *stems.values()] if v.size] or [0.0])
