@@ -101,9 +101,10 @@ def test_bad_ranges_and_params(daemon, tone):
             with pytest.raises(BandmateError) as e:
                 c.request("analyze", params)
             assert e.value.code == "bad_params" and field in e.value.message
-        with pytest.raises(BandmateError) as e:
-            c.request("generate", {"request": {"stems": ["bass"]}})
-        assert e.value.code == "not_available"
+        for request, field in (({"stems": ["kazoo"]}, "stems"), ({"tempo": 0}, "tempo"), ("C G", "request")):
+            with pytest.raises(BandmateError) as e:
+                c.request("generate", {"request": request})
+            assert e.value.code == "bad_params" and field in e.value.message
         with pytest.raises(BandmateError) as e:
             c.job("nope")
         assert e.value.code == "not_found"
