@@ -98,7 +98,7 @@ def _load_planner(device):
 
 
 def _load_soundfont(device):
-    """The best General MIDI soundfont, loaded into a warm FluidSynth (sf3 files take seconds to load)."""
+    """The rendering soundfont (generate.best_soundfont), loaded into a warm FluidSynth at the output rate."""
     from models.generation.generate import best_soundfont
     from models.songbook import render
 

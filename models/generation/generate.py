@@ -324,7 +324,8 @@ def write_midi(path, stems_notes: dict, req: Request, stems=None):
 
 def best_soundfont():
     """The General MIDI soundfont to render with: BANDMATE_SOUNDFONT (a name below or a path) when set, else the
-    best installed (MuseScore General > FluidR3 > pretty_midi's TimGM6mb)."""
+    first installed of FluidR3 GM (loads in about a second), MuseScore General (richer, but its compressed sf3
+    takes 15-20 s to load), pretty_midi's TimGM6mb (small, everywhere)."""
     from models.songbook.render import available_soundfonts
 
     fonts = available_soundfonts()
@@ -334,7 +335,7 @@ def best_soundfont():
             return os.path.splitext(os.path.basename(want))[0], want
         if want in fonts:
             return want, fonts[want]
-    for name in ("MuseScore_General", "FluidR3_GM", "TimGM6mb"):
+    for name in ("FluidR3_GM", "MuseScore_General", "TimGM6mb"):
         if name in fonts:
             return name, fonts[name]
     return None, None
