@@ -106,9 +106,10 @@ def _load_soundfont(device):
     if path is None:
         raise ModelUnavailable("no General MIDI soundfont (install fluid-soundfont-gm, or pip install pretty_midi)")
     if render._lib() is not None:
-        from models.generation.generate import OUTPUT_RATE
+        from models.generation.generate import OUTPUT_RATE, RENDER_THREADS
 
-        render._synth(path, OUTPUT_RATE)
+        for slot in range(RENDER_THREADS):
+            render._synth(path, OUTPUT_RATE, slot)
     return {"name": name, "path": path}
 
 

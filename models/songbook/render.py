@@ -91,10 +91,11 @@ def check_fluidsynth() -> None:
         raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
 
 
-def _synth(sf_path: str, rate: int = SAMPLE_RATE) -> int:
-    """A warm synth with `sf_path` loaded (one per soundfont and sample rate per process)."""
-    if (sf_path, rate) in _SYNTHS:
-        return _SYNTHS[(sf_path, rate)]
+def _synth(sf_path: str, rate: int = SAMPLE_RATE, slot: int = 0) -> int:
+    """A warm synth with `sf_path` loaded (one per soundfont, sample rate and slot per process; separate slots
+    let threads render at once)."""
+    if (sf_path, rate, slot) in _SYNTHS:
+        return _SYNTHS[(sf_path, rate, slot)]
     L = _lib().lib
     st = L.new_fluid_settings()
     L.fluid_settings_setnum(st, b"synth.sample-rate", float(rate))
@@ -106,18 +107,18 @@ def _synth(sf_path: str, rate: int = SAMPLE_RATE) -> int:
     syn = L.new_fluid_synth(st)
     if L.fluid_synth_sfload(syn, sf_path.encode(), 1) < 0:
         raise RuntimeError(f"fluidsynth could not load soundfont {sf_path}")
-    _SYNTHS[(sf_path, rate)] = syn
+    _SYNTHS[(sf_path, rate, slot)] = syn
     return syn
 
 
 def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_RATE,
-                drain_s: float = 2.0) -> np.ndarray:
+                drain_s: float = 2.0, slot: int = 0) -> np.ndarray:
     """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2) at `rate` Hz.
     `drain_s` seconds of silence are rendered first so the previous file's reverb tail has died away."""
     if _lib() is None:
         return _render_cli(midi_path, sf_path, n_frames, rate)
     L = _lib().lib
-    syn = _synth(sf_path, rate)
+    syn = _synth(sf_path, rate, slot)
     L.fluid_synth_system_reset(syn)
     block = 4096
     left, right = np.zeros(block, np.float32), np.zeros(block, np.float32)
