@@ -170,7 +170,7 @@ def summary_lines(song, cached=False):
 
 def cmd_generate(c, args):
     request = json.loads(args.request) if args.request else {}
-    for key in ("stems", "key", "meter", "genre", "prompt", "chords"):
+    for key in ("stems", "key", "meter", "genre", "prompt", "chords", "renderer"):
         if getattr(args, key, None):
             request[key] = getattr(args, key)
     for key in ("tempo", "bars", "seed", "variations", "complexity"):
@@ -366,6 +366,8 @@ def build_parser():
     p.add_argument("--variations", type=int, help="how many takes (1-8)")
     p.add_argument("--complexity", type=float, help="0 (sparse) .. 1 (busy)")
     p.add_argument("--no-render", action="store_true", help="MIDI only, no audio")
+    p.add_argument("--renderer", choices=["soundfont", "diffusion"], help="audio from FluidSynth (default) or the "
+                                                                          "diffusion renderer")
     p.add_argument("--free", action="store_true", help="switch off the scale/chord-tone/range constraints")
     p.add_argument("--out-dir", help="where the MIDI/WAV files go (default: the daemon's data dir)")
     p.set_defaults(fn=cmd_generate)

@@ -79,8 +79,10 @@ def generate(ctx):
     p = ctx.params
     request = p["request"]
     model = pool.ensure("generation")
-    for optional in ("planner", "soundfont"):   # loaded on first use when the start-up list left them out
-        if optional in pool.specs and not pool.refuses(optional) and (request.get("prompt") or optional == "soundfont"):
+    wanted = {"planner": bool(request.get("prompt")), "soundfont": request.get("renderer", "soundfont") == "soundfont",
+              "diffusion": request.get("renderer") == "diffusion"}
+    for optional in ("planner", "soundfont", "diffusion"):   # loaded on first use when start-up left them out
+        if optional in pool.specs and not pool.refuses(optional) and wanted[optional]:
             try:
                 pool.ensure(optional)
             except Exception:  # noqa: BLE001 - generation runs without them (rules-only planner, cold soundfont)
@@ -90,8 +92,10 @@ def generate(ctx):
     if request.get("analysis") is not None:
         analysis = ctx.services["resolve_analysis"](request["analysis"])
     out_dir = p.get("out_dir") or os.path.join(str(storage.root), "generations", ctx.job_id)
+    if request.get("renderer") == "diffusion" and "diffusion" not in warm:
+        pool.get("diffusion")   # not_available, with the reason
     result = run(request, model, planner=warm.get("planner"), analysis=analysis, out_dir=out_dir,
-                 progress=ctx.progress)
+                 progress=ctx.progress, diffusion=warm.get("diffusion"))
     result["__result_path__"] = storage.put_json(dict(result), kind="generation")
     ctx.progress("done", 1.0)
     return result

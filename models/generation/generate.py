@@ -94,7 +94,8 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
     if not isinstance(params, dict):
         raise BandmateError("bad_params", "field 'request': must be an object")
     known = {"stems", "tempo", "bpm", "meter", "key", "bars", "chords", "analysis", "genre", "prompt", "complexity",
-             "density", "seed", "variations", "temperature", "top_p", "constraints", "render", "sections", "section"}
+             "density", "seed", "variations", "temperature", "top_p", "constraints", "render", "sections", "section",
+             "renderer"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise _bad(unknown[0], "unknown request field (known: %s)" % ", ".join(sorted(known)))
@@ -156,12 +157,16 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
     render = params.get("render", True)
     if not isinstance(render, bool):
         raise _bad("render", "must be true or false")
+    renderer = params.get("renderer") or "soundfont"
+    if renderer not in ("soundfont", "diffusion"):
+        raise _bad("renderer", "must be 'soundfont' or 'diffusion'")
     return Request(stems=stems, bpm=bpm, beats_per_bar=bpb, numerator=num, denominator=den, tonic=tonic, mode=mode,
                    bars=n_bars, chords=spans, sections=sections, family=family, prompt=prompt,
                    complexity=complexity, seed=_number(params, "seed", 0, 2 ** 31 - 1, 0, kind=int),
                    variations=_number(params, "variations", 1, MAX_VARIATIONS, 1, kind=int),
                    temperature=_number(params, "temperature", 0.05, 2.0, 0.9),
                    top_p=_number(params, "top_p", 0.1, 1.0, 0.95), constraints=constraints, render=render,
+                   renderer=renderer,
                    notices=notices + plan.get("notices", []))
 
 
@@ -376,9 +381,24 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
     return name, lufs
 
 
+def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path):
+    """The diffusion renderer's audio of the generated notes (48 kHz WAVs like render_audio); returns
+    ('diffusion <version>', loudness LUFS)."""
+    from .diffusion.render import load_renderer, render_notes, request_info_from, write_stems
+
+    renderer = renderer or load_renderer()
+    if renderer is None:
+        raise BandmateError("not_available", "no trained diffusion renderer (bandmate train vae, bandmate train "
+                                             "diffusion); use renderer: soundfont")
+    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer)
+    lufs = write_stems(audio, wav_paths, mix_path)
+    return "diffusion %s" % (getattr(renderer, "version", "") or ""), lufs
+
+
 def generate(params: dict, model, planner=None, analysis: dict | None = None, out_dir: str = ".",
-             progress=None) -> dict:
-    """Run a generation request; returns the job result (paths of every file written)."""
+             progress=None, diffusion=None) -> dict:
+    """Run a generation request; returns the job result (paths of every file written). `diffusion` is the warm
+    diffusion renderer (models/generation/diffusion), used when the request says renderer: diffusion."""
     progress = progress or (lambda stage, fraction: None)
     if model is None:
         raise BandmateError("not_available", "no trained generation model (bandmate train generation)")
@@ -422,8 +442,11 @@ def generate(params: dict, model, planner=None, analysis: dict | None = None, ou
         if req.render:
             t2 = time.perf_counter()
             wavs = {s: os.path.join(out_dir, "%s_%s%s.wav" % (s, base, suffix)) for s in req.stems}
-            font, lufs = render_audio(midi_paths, seconds, wavs, os.path.join(out_dir, "mix_%s%s.wav" % (base,
-                                                                                                       suffix)))
+            mix_wav = os.path.join(out_dir, "mix_%s%s.wav" % (base, suffix))
+            if req.renderer == "diffusion":
+                font, lufs = render_diffusion(diffusion, {s: notes[s] for s in req.stems}, req, wavs, mix_wav)
+            else:
+                font, lufs = render_audio(midi_paths, seconds, wavs, mix_wav)
             for s in req.stems:
                 stems[s]["audio"] = wavs[s]
             entry.update({"audio": os.path.join(out_dir, "mix_%s%s.wav" % (base, suffix)), "soundfont": font,

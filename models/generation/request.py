@@ -73,6 +73,7 @@ class Request:
     top_p: float = 0.95
     constraints: dict = field(default_factory=lambda: {"scale": True, "chord_tones": True, "range": True})
     render: bool = True
+    renderer: str = "soundfont"            # soundfont | diffusion
     notices: list = field(default_factory=list)
 
     @property
