@@ -11,6 +11,8 @@ SUITES = {
     "live": ("bench.live", "live chord events on songbook test songs: latency, accuracy vs offline, CPU"),
     "generation": ("bench.generation", "stem generation beside MMA and the songbook reference: follows the "
                                        "request, musical measures, speed"),
+    "render": ("bench.render", "the diffusion renderer beside the soundfont renderer on held-out MIDI: chords, "
+                               "notes, onsets, spectral distance, real-time factor (torch and onnxruntime)"),
     "speed": ("bench.speed", "whole analysis of one 3-minute song, Bandmate beside the peers, as ratios"),
 }
 

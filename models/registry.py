@@ -113,6 +113,26 @@ def _load_soundfont(device):
     return {"name": name, "path": path}
 
 
+def _load_vae(device):
+    from models.generation.diffusion.render import VAE_CHECKPOINT
+    from models.generation.diffusion.train_diffusion import load_vae
+
+    if not os.path.exists(VAE_CHECKPOINT + ".safetensors"):
+        raise ModelUnavailable("no trained VAE at %s.safetensors (bandmate train vae)" % VAE_CHECKPOINT)
+    vae, _ = load_vae(VAE_CHECKPOINT)
+    return vae.to(device.torch_device) if device.torch_device is not None and device.kind != "directml" else vae
+
+
+def _load_diffusion(device):
+    from models.generation.diffusion.render import DIFFUSION_CHECKPOINT, load_for_device
+
+    renderer = load_for_device(device)
+    if renderer is None:
+        raise ModelUnavailable("no trained diffusion renderer at %s.safetensors (bandmate train vae; bandmate "
+                               "train diffusion)" % DIFFUSION_CHECKPOINT)
+    return renderer
+
+
 def _checkpoint_version(name):
     """Version of a committed checkpoint: its model card's `version`, else 'absent'."""
     import json
@@ -175,6 +195,12 @@ REGISTRY = {s.name: s for s in [
               "Bandmate's structure planner (all-MiniLM-L6-v2 text embedding + a small transformer decoder)"),
     ModelSpec("soundfont", "MIDI rendering", "gm", "see the soundfont's licence", _load_soundfont,
               "a General MIDI soundfont kept loaded in FluidSynth for rendering generated stems"),
+    ModelSpec("vae", "audio latent codec (diffusion renderer)", _checkpoint_version("vae"), "MIT", _load_vae,
+              "Bandmate's SpectralVAE: 16 kHz audio <-> 16-channel latent at 31.25 frames/s (`bandmate train vae`)",
+              default=False),
+    ModelSpec("diffusion", "MIDI rendering (diffusion)", _checkpoint_version("diffusion"), "MIT", _load_diffusion,
+              "Bandmate's music-theory conditioned latent diffusion renderer (`bandmate train diffusion`)",
+              default=False),
     ModelSpec("basic_pitch", "note transcription", "icassp_2022", "Apache-2.0", _load_basic_pitch,
               "Spotify's basic-pitch polyphonic note transcription (ONNX), for voice leading and note density"),
 ]}

@@ -7,6 +7,10 @@ TARGETS = {
     "beats": ("models.analysis.train_beats", "the beat / downbeat / tempo network (songbook sets)"),
     "generation": ("models.generation.train", "the stem transformer (drums, bass, keys, melody; songbook sets)"),
     "planner": ("models.generation.train_planner", "the structure planner (prompt -> plan; songbook metadata)"),
+    "vae": ("models.generation.diffusion.train_vae", "the diffusion renderer's VAE (songbook stems rendered with "
+                                                     "soundfonts)"),
+    "diffusion": ("models.generation.diffusion.train_diffusion", "the diffusion renderer: conditioner + latent "
+                                                                 "U-Net (needs a trained VAE)"),
     "analysis": ("models.analysis.train_all", "every analysis model in turn: chords, beats, key scorer"),
 }
 

@@ -53,7 +53,7 @@ def test_chord_symbols_romans_and_keys():
     ({"chords": "C H7"}, "chords"), ({"meter": "7/3"}, "meter"), ({"tempo": 0}, "tempo"), ({"tempo": 1000}, "tempo"),
     ({"chords": ""}, "chords"), ({"chords": " | "}, "chords"), ({"bars": 10000}, "bars"), ({"genre": "polka-step"}, "genre"),
     ({"stems": "drums,kazoo"}, "stems"), ({"colour": "blue"}, "colour"), ({"key": "H minor"}, "key"),
-    ({"constraints": {"scale": "yes"}}, "constraints"), ({"seed": -1}, "seed"), ({"variations": 50}, "variations"),
+    ({"constraints": {"scale": "yes"}}, "constraints"), ({"renderer": "tape"}, "renderer"), ({"seed": -1}, "seed"), ({"variations": 50}, "variations"),
 ])
 def test_bad_requests_name_the_field(params, field):
     with pytest.raises(BandmateError) as e:
@@ -190,6 +190,15 @@ def test_generate_writes_midi_notes_and_audio_that_follow_the_request(tiny_model
     assert sr == 48000 and np.abs(mix).max() <= 0.99 and np.abs(mix).max() > 0.01
     band = mido.MidiFile(res["midi"])
     assert [t.name for t in band.tracks[1:]] == ["Drums", "Bass", "Keys", "Melody"]
+
+
+def test_diffusion_renderer_is_selectable(tmp_path):
+    model = load_model()
+    res = generate({"chords": "C G", "bars": 2, "tempo": 120, "key": "C", "stems": "bass", "renderer": "diffusion",
+                    "seed": 1}, model, out_dir=str(tmp_path))
+    audio, sr = sf.read(res["stems"]["bass"]["audio"])
+    assert sr == 48000 and audio.shape[1] == 2 and audio.shape[0] >= 4 * 48000
+    assert res["variations"][0]["renderer"] == "diffusion" and res["variations"][0]["soundfont"].startswith("diffusion")
 
 
 def test_analysis_chords_are_followed(tiny_model, tmp_path):

@@ -381,7 +381,7 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
     return name, lufs
 
 
-def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path):
+def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path, seed=0):
     """The diffusion renderer's audio of the generated notes (48 kHz WAVs like render_audio); returns
     ('diffusion <version>', loudness LUFS)."""
     from .diffusion.render import load_renderer, render_notes, request_info_from, write_stems
@@ -390,7 +390,7 @@ def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path):
     if renderer is None:
         raise BandmateError("not_available", "no trained diffusion renderer (bandmate train vae, bandmate train "
                                              "diffusion); use renderer: soundfont")
-    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer)
+    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer, seed=seed)
     lufs = write_stems(audio, wav_paths, mix_path)
     return "diffusion %s" % (getattr(renderer, "version", "") or ""), lufs
 
@@ -444,12 +444,14 @@ def generate(params: dict, model, planner=None, analysis: dict | None = None, ou
             wavs = {s: os.path.join(out_dir, "%s_%s%s.wav" % (s, base, suffix)) for s in req.stems}
             mix_wav = os.path.join(out_dir, "mix_%s%s.wav" % (base, suffix))
             if req.renderer == "diffusion":
-                font, lufs = render_diffusion(diffusion, {s: notes[s] for s in req.stems}, req, wavs, mix_wav)
+                font, lufs = render_diffusion(diffusion, {s: notes[s] for s in req.stems}, req, wavs, mix_wav,
+                                              seed=seed)
             else:
                 font, lufs = render_audio(midi_paths, seconds, wavs, mix_wav)
             for s in req.stems:
                 stems[s]["audio"] = wavs[s]
             entry.update({"audio": os.path.join(out_dir, "mix_%s%s.wav" % (base, suffix)), "soundfont": font,
+                          "renderer": req.renderer,
                           "loudness_lufs": None if lufs is None else round(lufs, 2)})
             timing["render_s"].append(round(time.perf_counter() - t2, 4))
         variations.append(entry)

@@ -1,0 +1,440 @@
+"""`bandmate bench render`: the diffusion renderer beside the soundfont renderer on the same held-out MIDI, in one
+run.
+
+    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 2]
+
+Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
+`bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
+`render_notes` as generate.py would (notes in quarter-note beats). The same notes are rendered by FluidSynth with
+the product's soundfont (best_soundfont()), and the soundfont render is also passed through the VAE alone
+(encode, decode, Griffin-Lim) to show what the VAE costs before any diffusion.
+
+Measures, per renderer:
+- chords: Bandmate's own chord recognizer (models/checkpoints/chords) on the loudness-normalised mix of the four
+  rendered stems vs the requested chords, mir_eval majmin (duration-weighted over the requests);
+- note F1: basic-pitch (models/analysis/transcription.py) on each pitched stem (bass, keys, melody) vs the input
+  MIDI notes, onsets within 50 ms, offsets ignored (mir_eval.transcription), mean over stems and requests;
+- onset F1: librosa onset detection on every stem vs the MIDI onsets (within 70 ms; onsets closer than 30 ms
+  merged), mean over stems and requests;
+- spectral distance: multi-resolution STFT distance (vae.mrstft_distance: mean log-magnitude L1 over FFT sizes
+  512/1024/2048, and spectral convergence) of each stem at 16 kHz against the soundfont render of the same MIDI;
+  for scale, the same distance between two soundfonts (FluidR3_GM vs the product's) of the same MIDI;
+- speed: warm real-time factor of one stem (keys, 4 bars) in torch and through onnxruntime, the conditioner,
+  the sampler and the VAE decode (with Griffin-Lim) timed apart, at the default steps and at 50.
+Writes bench/results/render.{json,md} and render_mels.png (3 examples: soundfont, VAE, diffusion).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+STEMS = ("drums", "bass", "keys", "melody")
+SONGBOOK_STEM = {"drums": "drums", "bass": "bass", "keys": "chords", "melody": "melody"}
+PITCHED = ("bass", "keys", "melody")
+EVAL_SR = 22050
+
+
+def _resample(x, sr_in, sr_out):
+    import soxr
+
+    return soxr.resample(np.asarray(x, np.float32), sr_in, sr_out).astype(np.float32)
+
+
+def song_request(set_dir, entry, bars):
+    """(notes_by_stem in quarter beats, request_info, excerpt (t_start, t_end) s, reference chords [(s, e, label)]
+    relative to the excerpt, stem notes in seconds relative to the excerpt, paths of the stem MIDI files)."""
+    from models.generation.dataset import midi_notes_seconds
+    from models.generation.diffusion.data import song_context, stem_program
+    from models.generation.tokens import programs_for
+
+    with open(os.path.join(set_dir, entry["paths"]["json"]), encoding="utf-8") as fh:
+        desc = json.load(fh)
+    ctx = song_context(desc)
+    bpb = ctx["beats_per_bar"]
+    num, den = desc["meter"]["numerator"], desc["meter"]["denominator"]
+    compound = den == 8 and num % 3 == 0 and num > 3
+    qpb = (4.0 / den) * (3 if compound else 1)
+    spb = 60.0 / ctx["bpm"]
+    t_start = ctx["first_downbeat"]
+    t_end = min(t_start + bars * bpb * spb, ctx["duration"])
+    bars = int(round((t_end - t_start) / (bpb * spb)))
+    t_end = t_start + bars * bpb * spb
+    song_dir = os.path.dirname(os.path.join(set_dir, entry["paths"]["json"]))
+    notes_q, notes_s, paths, programs = {}, {}, {}, dict(programs_for(ctx["family"]))
+    for stem, sb in SONGBOOK_STEM.items():
+        p = os.path.join(song_dir, "stems", sb + ".mid")
+        if not os.path.exists(p):
+            continue
+        ns = [(a - t_start, min(b, t_end) - t_start, pit, vel) for a, b, pit, vel in midi_notes_seconds(p)
+              if t_start - 1e-6 <= a < t_end]
+        if not ns:
+            continue
+        paths[stem] = p
+        notes_s[stem] = ns
+        q = ctx["bpm"] * qpb / 60.0   # quarter notes per second
+        notes_q[stem] = [{"pitch": int(pit), "start_time": a * q, "duration": max(b - a, 0.01) * q, "velocity": vel}
+                         for a, b, pit, vel in ns]
+        if stem != "drums":
+            programs[stem] = stem_program(p)
+    chords, ref = [], []
+    for c in ctx["chords"]:
+        s, e = max(c["start"], t_start), min(c["end"], t_end)
+        if e - s < 1e-3:
+            continue
+        chords.append(dict(c, start=(s - t_start) / spb, end=(e - t_start) / spb))
+    for c in desc["chords"]:
+        s, e = max(c["start"], t_start), min(c["end"], t_end)
+        if e - s >= 1e-3:
+            ref.append((s - t_start, e - t_start, c["label"]))
+    sections = []
+    for s, e, label in ctx["sections"]:
+        sb_, eb_ = (max(s, t_start) - t_start) / (bpb * spb), (min(e, t_end) - t_start) / (bpb * spb)
+        if eb_ - sb_ > 1e-3:
+            sections.append({"label": label, "start_bar": int(round(sb_)), "bars": max(1, int(round(eb_ - sb_)))})
+    info = {"bpm": ctx["bpm"] * qpb, "beats_per_bar": bpb, "quarters_per_beat": qpb, "tonic": ctx["tonic"],
+            "mode": ctx["mode"], "family": ctx["family"], "bars": bars, "chords": chords, "sections": sections,
+            "programs": programs}
+    return notes_q, info, (t_start, t_end), ref, notes_s, paths
+
+
+def soundfont_stems(paths, sf_path, excerpt, seconds):
+    """{stem: mono float32 at EVAL_SR}, the excerpt of each stem's soundfont render (scaled like training)."""
+    from models.generation.diffusion.data import FIXED_GAIN
+    from models.songbook.render import SAMPLE_RATE, render_midi
+
+    t_start, _ = excerpt
+    out = {}
+    for stem, p in paths.items():
+        x = render_midi(p, sf_path, int((t_start + seconds) * SAMPLE_RATE))
+        x = x[int(t_start * SAMPLE_RATE):].mean(axis=1) * FIXED_GAIN
+        out[stem] = _resample(x, SAMPLE_RATE, EVAL_SR)
+    return out
+
+
+def vae_roundtrip(renderer, stems_eval):
+    """The VAE alone: 16 kHz encode -> decode -> Griffin-Lim, back at EVAL_SR."""
+    import torch
+
+    from models.generation.diffusion.config import FRAME_SAMPLES, SAMPLE_RATE
+    from models.generation.diffusion.vae import griffin_lim
+
+    out = {}
+    for s, y in stems_eval.items():
+        x = _resample(y, EVAL_SR, SAMPLE_RATE)
+        n = int(np.ceil(len(x) / FRAME_SAMPLES)) * FRAME_SAMPLES
+        x = np.pad(x, (0, n - len(x)))
+        with torch.no_grad():
+            z = renderer.vae.encode(torch.from_numpy(x)[None].to(renderer.device))
+            w = griffin_lim(renderer.vae.decode(z).cpu())[0].numpy()
+        out[s] = _resample(w, SAMPLE_RATE, EVAL_SR)[:len(y)]
+    return out
+
+
+def normalised_mix(stems, n):
+    from models.analysis.loudness import integrated_loudness
+
+    mix = np.zeros(n, np.float32)
+    for y in stems.values():
+        mix[:min(n, len(y))] += y[:n]
+    lufs = integrated_loudness(np.repeat(mix[:, None], 2, 1), EVAL_SR)
+    if lufs is not None:
+        mix = mix * 10 ** ((-16.0 - lufs) / 20)
+    peak = float(np.abs(mix).max()) if len(mix) else 0
+    return mix / peak * 0.98 if peak > 0.98 else mix
+
+
+def chord_score(chord_model, mix, ref, duration):
+    import mir_eval
+
+    from models.analysis.features import log_freq_spectrogram
+    from models.analysis.train_chords import predict
+
+    spec, _ = log_freq_spectrogram(mix, EVAL_SR)
+    est = predict(chord_model, spec, duration=duration)
+    ref_i = np.array([[a, b] for a, b, _ in ref])
+    est_i = np.array([[c["start"], c["end"]] for c in est]) if est else np.array([[0.0, duration]])
+    est_l = [c["label"] for c in est] if est else ["N"]
+    scores = mir_eval.chord.evaluate(ref_i, [l for _, _, l in ref], est_i, est_l)
+    return float(scores["majmin"]), [(round(c["start"], 2), c["label"]) for c in est]
+
+
+def note_f1(session, y, ref_notes):
+    import mir_eval
+
+    from models.analysis.transcription import transcribe
+
+    est = transcribe(y, EVAL_SR, session)
+    ref = [(a, b, p) for a, b, p, _ in ref_notes if b > a]
+    if not ref:
+        return None
+    ref_i = np.array([[a, max(b, a + 0.01)] for a, b, _ in ref])
+    ref_p = np.array([440.0 * 2 ** ((p - 69) / 12) for _, _, p in ref])
+    if not est:
+        return 0.0
+    est_i = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 0.01)] for n in est])
+    est_p = np.array([440.0 * 2 ** ((n.midi_pitch - 69) / 12) for n in est])
+    _, _, f, _ = mir_eval.transcription.precision_recall_f1_overlap(ref_i, ref_p, est_i, est_p,
+                                                                     onset_tolerance=0.05, offset_ratio=None)
+    return float(f)
+
+
+def onset_f1(y, ref_notes, duration):
+    import librosa
+    import mir_eval
+
+    ons = sorted({round(a, 3) for a, _, _, _ in ref_notes if a < duration})
+    ref = []
+    for t in ons:
+        if not ref or t - ref[-1] > 0.03:
+            ref.append(t)
+    if not ref:
+        return None
+    est = librosa.onset.onset_detect(y=y[:int(duration * EVAL_SR)], sr=EVAL_SR, units="time", backtrack=False)
+    return float(mir_eval.onset.f_measure(np.array(ref), np.asarray(est), window=0.07)[0])
+
+
+def spectral(a, b):
+    from models.generation.diffusion.config import SAMPLE_RATE
+    from models.generation.diffusion.vae import mrstft_distance
+
+    return mrstft_distance(_resample(a, EVAL_SR, SAMPLE_RATE), _resample(b, EVAL_SR, SAMPLE_RATE))
+
+
+def speed(renderer, steps_list, onnx_dir=None, repeats=3):
+    """Warm RTF of one stem (keys, 4 bars of quarter-note chords at 100 BPM): torch, then onnxruntime."""
+    from models.generation.diffusion.render import render_notes
+
+    notes = {"keys": [{"pitch": p, "start_time": float(b), "duration": 0.9, "velocity": 90}
+                      for b in range(16) for p in (60, 64, 67)]}
+    info = {"bpm": 100.0, "beats_per_bar": 4, "quarters_per_beat": 1.0, "tonic": 0, "mode": "major",
+            "family": "pop", "bars": 4, "chords": [{"root": 0, "quality": "maj", "bass": 0, "start": 0, "end": 16}],
+            "sections": [{"label": "verse", "start_bar": 0, "bars": 4}], "programs": {"keys": 0}}
+    out = {}
+    for backend in ("torch", "onnxruntime"):
+        if backend == "onnxruntime":
+            try:
+                renderer.use_onnx(onnx_dir)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                out[backend] = {"error": str(exc)[:200]}
+                continue
+        for steps in steps_list:
+            render_notes(notes, info, renderer=renderer, steps=steps)   # warm
+            runs = []
+            for _ in range(repeats):
+                render_notes(notes, info, renderer=renderer, steps=steps)
+                runs.append(dict(renderer.last_timing))
+            med = {k: float(np.median([r[k] for r in runs])) for k in ("conditioner_s", "sampler_s", "decode_s",
+                                                                        "total_s")}
+            med["audio_s"] = runs[0]["audio_s"]
+            med["rtf"] = med["total_s"] / med["audio_s"]
+            out.setdefault(backend, {})["steps_%d" % steps] = {k: round(v, 4) for k, v in med.items()}
+    renderer.onnx = None
+    return out
+
+
+def mel_png(examples, path):
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = ("soundfont", "vae", "diffusion")
+    fig, axes = plt.subplots(len(examples), 3, figsize=(13, 3.0 * len(examples)), squeeze=False)
+    for r, ex in enumerate(examples):
+        for c, name in enumerate(cols):
+            m = librosa.feature.melspectrogram(y=ex[name], sr=EVAL_SR, n_fft=2048, hop_length=256, n_mels=96,
+                                               fmax=8000)
+            ax = axes[r][c]
+            ax.imshow(librosa.power_to_db(m + 1e-10, ref=1.0, top_db=80), origin="lower", aspect="auto",
+                      extent=[0, len(ex[name]) / EVAL_SR, 0, 96], vmin=-80, vmax=0 + 10, cmap="magma")
+            ax.set_title("%s: %s" % (ex["title"], name), fontsize=9)
+            ax.set_xlabel("s")
+            ax.set_ylabel("mel bin (to 8 kHz)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bandmate bench render")
+    ap.add_argument("--set", default="data/sb-test", help="songbook set (test split)")
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--bars", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the renderer's default)")
+    ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--speed-steps", default="20,50")
+    ap.add_argument("--minutes", type=float, default=None, help="stop taking new requests after this long (the "
+                    "report says how many were measured)")
+    ap.add_argument("--out-dir", default=None)
+    ap.add_argument("--name", default="render")
+    ap.add_argument("--vae", default=None)
+    ap.add_argument("--diffusion", default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from models.analysis.engine import load_chord_model
+    from models.analysis.transcription import load_session
+    from models.generation.diffusion import render as R
+    from models.generation.diffusion.data import FIXED_GAIN
+    from models.generation.diffusion.schedule import DEFAULT_GUIDANCE, DEFAULT_STEPS
+    from models.generation.generate import best_soundfont
+    from models.songbook.render import available_soundfonts
+
+    from .report import RESULTS_DIR, machine, markdown_table, write
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    renderer = R.load_renderer(args.vae or R.VAE_CHECKPOINT, args.diffusion or R.DIFFUSION_CHECKPOINT)
+    if renderer is None:
+        print("no trained diffusion renderer (bandmate train vae; bandmate train diffusion)", file=sys.stderr)
+        return 2
+    chord_model = load_chord_model()
+    session = load_session()
+    font_name, sf_path = best_soundfont()
+    fonts = available_soundfonts()
+    alt_name = "FluidR3_GM" if font_name != "FluidR3_GM" else "TimGM6mb"
+    with open(os.path.join(args.set, "index.json"), encoding="utf-8") as fh:
+        songs = json.load(fh)["songs"][:args.n]
+    out_dir = args.out_dir or RESULTS_DIR
+    os.makedirs(out_dir, exist_ok=True)
+    rows, examples = [], []
+    t_run = time.time()
+    for i, entry in enumerate(songs):
+        if args.minutes and time.time() - t_run > 60 * args.minutes:
+            print("time cap reached after %d requests" % len(rows))
+            break
+        notes_q, info, excerpt, ref, notes_s, paths = song_request(args.set, entry, args.bars)
+        if not paths:
+            continue
+        dur = excerpt[1] - excerpt[0]
+        t0 = time.perf_counter()
+        diff48 = R.render_notes(notes_q, info, renderer=renderer, steps=steps, guidance=guidance, seed=i)
+        t_diff = time.perf_counter() - t0
+        n = int(dur * EVAL_SR)
+        # render_notes gives FluidSynth's raw level; the soundfont renders here carry the training gain
+        renders = {"diffusion": {s: FIXED_GAIN * _resample(y[:, 0], R.OUTPUT_RATE, EVAL_SR)[:n]
+                                 for s, y in diff48.items()}}
+        renders["soundfont"] = {s: y[:n] for s, y in soundfont_stems(paths, sf_path, excerpt, dur).items()}
+        renders["vae"] = vae_roundtrip(renderer, renders["soundfont"])
+        alt = {s: y[:n] for s, y in soundfont_stems(paths, fonts[alt_name], excerpt, dur).items()} \
+            if alt_name in fonts else None
+        row = {"song": entry["id"], "family": info["family"], "bpm": round(info["bpm"], 1), "seconds": round(dur, 2),
+               "diffusion_render_s": round(t_diff, 3)}
+        for name, stems in renders.items():
+            mix = normalised_mix(stems, n)
+            cs, est = chord_score(chord_model, mix, ref, dur)
+            row[name] = {"chords_majmin": cs,
+                         "note_f1": _mean([note_f1(session, stems[s], notes_s[s]) for s in PITCHED if s in stems]),
+                         "onset_f1": _mean([onset_f1(stems[s], notes_s[s], dur) for s in stems])}
+            if name != "soundfont":
+                d = [spectral(stems[s], renders["soundfont"][s]) for s in stems]
+                row[name]["stft_vs_soundfont"] = {k: _mean([x[k] for x in d]) for k in d[0]}
+        if alt is not None:
+            d = [spectral(alt[s], renders["soundfont"][s]) for s in alt]
+            row["other_soundfont_stft_vs_soundfont"] = {k: _mean([x[k] for x in d]) for k in d[0]}
+        rows.append(row)
+        if len(examples) < 3:
+            examples.append({"title": "%s (%s)" % (entry["id"], info["family"]),
+                             **{k: normalised_mix(v, n) for k, v in renders.items()}})
+        print("%d/%d %s  chords sf %.2f vae %.2f diff %.2f | notes sf %s diff %s | %.0f s" % (
+            i + 1, len(songs), entry["id"], row["soundfont"]["chords_majmin"], row["vae"]["chords_majmin"],
+            row["diffusion"]["chords_majmin"], row["soundfont"]["note_f1"], row["diffusion"]["note_f1"],
+            time.time() - t_run), flush=True)
+    png = mel_png(examples, os.path.join(out_dir, args.name + "_mels.png")) if examples else None
+    spd = speed(renderer, [int(s) for s in args.speed_steps.split(",")])
+    report = build_report(rows, spd, args, font_name, alt_name, steps, guidance, renderer, png)
+    report["machine"] = machine()
+    report["torch_threads"] = torch.get_num_threads()
+    write(args.name, report, markdown(report, markdown_table), out_dir)
+    print(markdown(report, markdown_table))
+    return 0
+
+
+def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png):
+    def agg(name, key):
+        if key == "chords_majmin":   # duration-weighted
+            w = np.array([r["seconds"] for r in rows])
+            v = np.array([r[name][key] for r in rows])
+            return round(float((w * v).sum() / w.sum()), 4) if len(rows) else None
+        return _mean([r[name][key] for r in rows])
+
+    summary = {}
+    for name in ("soundfont", "vae", "diffusion"):
+        summary[name] = {k: agg(name, k) for k in ("chords_majmin", "note_f1", "onset_f1")}
+        if name != "soundfont":
+            summary[name]["stft_vs_soundfont"] = {k: _mean([r[name]["stft_vs_soundfont"][k] for r in rows])
+                                                  for k in ("log_l1", "spectral_convergence")}
+    alt = [r["other_soundfont_stft_vs_soundfont"] for r in rows if "other_soundfont_stft_vs_soundfont" in r]
+    if alt:
+        summary["other_soundfont"] = {"name": alt_name, "stft_vs_soundfont": {
+            k: _mean([a[k] for a in alt]) for k in ("log_l1", "spectral_convergence")}}
+    goals = {"chords_majmin": ">= 0.85 and within 0.10 of the soundfont", "note_f1": ">= 0.6 (soundfont = ceiling)",
+             "onset_f1": ">= 0.8", "rtf_one_stem": "<= 1.0 at the default steps"}
+    return {"set": args.set, "n": len(rows), "n_asked": args.n, "bars": args.bars, "soundfont": font, "steps": steps,
+            "guidance": guidance, "renderer": renderer.version, "native_rate_hz": 16000, "native_bandwidth_hz": 8000,
+            "summary": summary, "speed": spd, "goals": goals, "mels_png": os.path.basename(png) if png else None,
+            "rows": rows}
+
+
+def markdown(r, table):
+    s = r["summary"]
+
+    def g(name, key):
+        v = s.get(name, {}).get(key)
+        return "-" if v is None else "%.3f" % v
+
+    lines = ["# Diffusion renderer beside the soundfont renderer", "",
+             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %.1f; soundfont "
+             "%s. Native rate 16 kHz mono (8 kHz bandwidth), delivered as 48 kHz stereo. Written by "
+             "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"], r["guidance"],
+                                          r["soundfont"]), ""]
+    rows = []
+    for name, label in (("soundfont", "soundfont (%s)" % r["soundfont"]), ("vae", "VAE round trip of the soundfont"),
+                        ("diffusion", "diffusion")):
+        st = s[name].get("stft_vs_soundfont") or {}
+        rows.append([label, g(name, "chords_majmin"), g(name, "note_f1"), g(name, "onset_f1"),
+                     "-" if not st else "%.3f / %.3f" % (st["log_l1"], st["spectral_convergence"])])
+    if "other_soundfont" in s:
+        st = s["other_soundfont"]["stft_vs_soundfont"]
+        rows.append(["another soundfont (%s), for scale" % s["other_soundfont"]["name"], "", "", "",
+                     "%.3f / %.3f" % (st["log_l1"], st["spectral_convergence"])])
+    lines.append(table(["renderer", "chords majmin", "note F1 (50 ms)", "onset F1 (70 ms)",
+                        "MR-STFT vs soundfont (log L1 / SC)"], rows))
+    lines += ["", "Goals (issue 8): chords >= 0.85 and within 10 points of the soundfont; note F1 >= 0.6; onset F1 "
+                  ">= 0.8; RTF of one stem <= 1.0 at the default steps.", "", "## Speed (one stem, warm, this CPU)", ""]
+    srows = []
+    for backend, by_steps in r["speed"].items():
+        if "error" in by_steps:
+            srows.append([backend, "-", "-", "-", "-", "error: " + by_steps["error"]])
+            continue
+        for k, v in by_steps.items():
+            srows.append([backend, k.split("_")[1], "%.3f" % v["conditioner_s"], "%.3f" % v["sampler_s"],
+                          "%.3f" % v["decode_s"], "%.3f (%.2f s audio)" % (v["rtf"], v["audio_s"])])
+    lines.append(table(["backend", "steps", "conditioner s", "sampler s", "VAE decode + Griffin-Lim s", "RTF"], srows))
+    lines += ["", "Measures: chords = Bandmate's chord recognizer on the mix vs the requested chords (mir_eval "
+                  "majmin); note F1 = basic-pitch on bass/keys/melody vs the input MIDI (onsets 50 ms, offsets "
+                  "ignored); onset F1 = librosa onsets per stem vs MIDI onsets (70 ms); MR-STFT = mean over FFT "
+                  "512/1024/2048 of log-magnitude L1 and spectral convergence at 16 kHz, per stem, against the "
+                  "soundfont render of the same MIDI (another soundfont's distance gives the scale).",
+              "", "Mel spectrograms of 3 examples (mix): `%s`." % r.get("mels_png")]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""What both training commands share: device and DDP setup, resumable state, the time cap, checkpoints with
+their cards, loss-curve plots.
+
+DDP: launched with `torchrun --nproc_per_node N -m models.train_cli vae ...` each process trains on its own
+batches and gradients are averaged; only rank 0 evaluates, saves and plots. Without torchrun it is one process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import torch
+
+
+def common_arguments(ap, out, work, minutes, eval_every, plot):
+    """The options both training commands share: data cache, songbook sets, output, resumable work folder,
+    time cap, steps, batch, evaluation period, threads, device, seed and the loss-curve PNG."""
+    ap.add_argument("--data", default="/tmp/diffdata", help="crop cache (python -m models.generation.diffusion.data)")
+    ap.add_argument("--sets", nargs="*", default=None, help="songbook sets (train split) to build the crop cache "
+                    "from when --data has none yet")
+    ap.add_argument("--max-songs", type=int, default=200, help="songs rendered into a new cache")
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--work", default=work, help="resumable training state")
+    ap.add_argument("--minutes", type=float, default=minutes, help="wall-time cap (0 = none)")
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--eval-every", type=int, default=eval_every)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plot", default=plot)
+    return ap
+
+
+def start(args):
+    """Common start of a training run: device (and DDP rank), seeds, the crop cache (built when missing), the
+    crops and their train/validation split. Returns (device, rank, world, rng, (audio, ints, floats, meta),
+    train indices, validation indices)."""
+    import numpy as np
+
+    from .data import ensure_cache, load
+
+    device, rank, world = setup(args.device, args.threads)
+    torch.manual_seed(args.seed + rank)
+    rng = np.random.default_rng(args.seed + rank)
+    ensure_cache(args.data, args.sets, args.max_songs)
+    data = load(args.data)
+    train, valid = split_indices(data[3])
+    return device, rank, world, rng, data, train, valid
+
+
+def setup(device_arg: str = "auto", threads: int | None = None):
+    """(device, rank, world size); initialises torch.distributed under torchrun."""
+    if threads:
+        torch.set_num_threads(threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device_arg == "auto":
+        device_arg = "cuda" if torch.cuda.is_available() else "cpu"
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device_arg == "cuda" else "gloo")
+        if device_arg == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            device_arg = "cuda:%d" % local
+    return torch.device(device_arg), rank, world
+
+
+def wrap_ddp(model, device, world):
+    if world <= 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+class TimeCap:
+    """Stops training after `minutes` of wall time (checked between steps)."""
+
+    def __init__(self, minutes: float | None):
+        self.end = None if not minutes else time.time() + 60.0 * minutes
+
+    def done(self) -> bool:
+        return self.end is not None and time.time() >= self.end
+
+
+def save_state(path, **state):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path):
+    if not os.path.exists(path):
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_checkpoint(out, state_dict: dict, card: dict, half: bool = True):
+    """`out`.safetensors (float16 to keep the repository small) and `out`.json (the card's machine half)."""
+    from safetensors.torch import save_file
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tensors = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
+               for k, v in state_dict.items()}
+    save_file(tensors, out + ".safetensors")
+    with open(out + ".json", "w", encoding="utf-8") as fh:
+        json.dump(card, fh, indent=1)
+
+
+def load_weights(path):
+    """A safetensors file as float32 tensors."""
+    from safetensors.torch import load_file
+
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(path).items()}
+
+
+def plot_curves(path, history: dict, title: str):
+    """history: {name: [(step, value), ...]} -> a PNG (log-scale y)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, pts in history.items():
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, label=name, lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def split_indices(meta: dict, valid_fraction: float = 0.05):
+    """(train, valid) crop indices, split by song so no valid song is trained on."""
+    import zlib
+
+    train, valid = [], []
+    for i, c in enumerate(meta["crops"]):
+        h = zlib.crc32(c["song"].encode()) % 1000
+        (valid if h < valid_fraction * 1000 else train).append(i)
+    if not valid or not train:   # tiny caches (tests): hold out the last tenth of the crops instead
+        allc = sorted(train + valid)
+        k = max(1, len(allc) // 10)
+        train, valid = allc[:-k] or allc, allc[-k:]
+    return train, valid

@@ -1,0 +1,219 @@
+"""The diffusion renderer: conditioner rows, VAE / U-Net shapes, the sampler, tiny end-to-end training (resumable),
+render_notes output, the ONNX export against torch. Tiny configs throughout (well under a minute on 1 CPU)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from models.generation.diffusion import render as R
+from models.generation.diffusion.conditioner import (FUNCTIONS, INT_FIELDS, N_FLOAT, N_INT, MusicTheoryConditioner,
+                                                     notation_frames)
+from models.generation.diffusion.config import CROP_FRAMES, FRAME_S, FRAME_SAMPLES, N_BINS, SAMPLE_RATE
+from models.generation.diffusion.schedule import alpha_sigma, ddim_sample, training_loss
+from models.generation.diffusion.unet import DiffusionUNet
+from models.generation.diffusion.vae import SpectralVAE, griffin_lim, log_magnitude, mrstft_distance
+
+torch.set_num_threads(1)
+
+CHORDS = [{"start": 0.0, "end": 1.0, "root": 9, "quality": "min", "bass": 9, "function": None},
+          {"start": 1.0, "end": 2.1, "root": 5, "quality": "maj", "bass": 0, "function": "subdominant"}]
+BEATS = [0.5 * k for k in range(8)]
+
+
+def _rows(n_frames=CROP_FRAMES, notes=((0.0, 0.4, 57, 100), (0.5, 0.9, 60, 80)), stem="bass", t0=0.0):
+    return notation_frames(list(notes), CHORDS, BEATS, 4, [(0.0, 1.0, "intro"), (1.0, 3.0, "chorus")], 0, "major",
+                           "rock", stem, 33, 120.0, 0.5, t0, n_frames)
+
+
+def test_notation_rows_carry_the_music():
+    ints, floats = _rows()
+    assert ints.shape == (CROP_FRAMES, N_INT) and floats.shape == (CROP_FRAMES, N_FLOAT)
+    for k, (_, n) in enumerate(INT_FIELDS):
+        assert ints[:, k].min() >= 0 and ints[:, k].max() < n
+    assert ints[0, 0] == 9 and ints[0, 3] == 9                       # A minor in C: degree 9
+    assert FUNCTIONS[ints[0, 4]] == "tonic_substitute"               # inferred from the degree
+    f = int(1.5 / FRAME_S)
+    assert ints[f, 0] == 5 and ints[f, 2] == 0 and FUNCTIONS[ints[f, 4]] == "subdominant"   # F/C
+    assert ints[0, 6] == 0                                           # downbeat
+    assert floats[0, 7 + 57] > 0 and floats[0, 7 + 128 + 57] == 1     # sustain and onset of A3
+    on = int(0.5 / FRAME_S)
+    assert floats[on, 7 + 128 + 60] == 1 and floats[on + 1, 7 + 128 + 60] == 0
+    assert floats[int(0.7 / FRAME_S), 7 + 60] == pytest.approx(80 / 127, abs=1e-3)
+    d_ints, _ = _rows(stem="drums")
+    assert d_ints[0, 10] == 128                                      # the drum kit's own program slot
+
+
+def test_conditioner_shape_and_sensitivity():
+    torch.manual_seed(0)
+    cond = MusicTheoryConditioner(dim=256, emb=16).eval()
+    a, b = _rows()
+    out = cond(torch.from_numpy(a)[None], torch.from_numpy(b)[None])
+    assert out.shape == (1, CROP_FRAMES, 256)
+    a2 = a.copy()
+    a2[:, 0] = 0   # another chord root
+    out2 = cond(torch.from_numpy(a2)[None], torch.from_numpy(b)[None])
+    assert float((out - out2).abs().max().detach()) > 1e-3
+
+
+def test_vae_shapes_and_expansion():
+    vae = SpectralVAE(width=16, latent=16, n_res=1).eval()
+    wav = torch.randn(2, CROP_FRAMES * FRAME_SAMPLES) * 0.1
+    spec = log_magnitude(wav)
+    assert spec.shape == (2, N_BINS, CROP_FRAMES * 2)
+    z = vae.encode(wav)
+    assert z.shape == (2, 16, CROP_FRAMES)
+    assert wav.shape[-1] / z[0].numel() == 32                        # samples per latent value (16 channels)
+    assert SpectralVAE().config["latent"] * 32 == FRAME_SAMPLES        # the default: 32x
+    y = vae.decode_audio(z, n_iter=2)
+    assert y.shape == wav.shape
+
+
+def test_griffin_lim_recovers_a_tone():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = griffin_lim(log_magnitude(torch.from_numpy(x)[None]), n_iter=16)[0].numpy()
+    assert mrstft_distance(x, y)["spectral_convergence"] < 0.2
+    assert mrstft_distance(x, x)["log_l1"] == 0.0
+
+
+def test_unet_shape_and_gradient():
+    torch.manual_seed(0)
+    unet = DiffusionUNet(latent=16, width=16, mults=(1, 2, 2), notation=32, heads=2, local=8)
+    x = torch.randn(3, 16, 64)
+    n = torch.randn(3, 64, 32)
+    v = unet(x, torch.rand(3), n)
+    assert v.shape == x.shape
+    loss = training_loss(lambda a, t, c: unet(a, t, n), x, None)
+    loss.backward()
+    assert unet.conv_out.weight.grad is not None and float(unet.conv_out.weight.grad.abs().sum()) > 0
+    assert unet.down_xattn[0].q.weight.grad is not None   # cross-attention is on the path
+
+
+def test_ddim_with_an_oracle_recovers_the_data():
+    x0 = np.random.default_rng(1).standard_normal((2, 4, 8)).astype(np.float32)
+
+    def oracle(x, t, notation):   # the exact v for data that is always x0
+        a, s = alpha_sigma(torch.from_numpy(np.asarray(t)))
+        a, s = a.numpy()[:, None, None], s.numpy()[:, None, None]
+        eps = (x - a * np.concatenate([x0] * (len(x) // 2), 0)) / s
+        return a * eps - s * np.concatenate([x0] * (len(x) // 2), 0)
+
+    out = ddim_sample(oracle, x0.shape, np.zeros((2, 8, 3), np.float32), steps=10, guidance=1.5, seed=3)
+    assert np.allclose(out, x0, atol=1e-3)
+
+
+def test_windows_and_stitch():
+    starts = R.windows(150)
+    assert starts[0] == 0 and starts[-1] + CROP_FRAMES >= 150
+    lat = np.ones((len(starts), 4, CROP_FRAMES), np.float32)
+    assert np.allclose(R.stitch(lat, starts, 150), 1.0)
+
+
+def _tiny_cache(path, n=12):
+    rng = np.random.default_rng(0)
+    audio, ints, floats, crops = [], [], [], []
+    t = np.arange(CROP_FRAMES * FRAME_SAMPLES) / SAMPLE_RATE
+    for i in range(n):
+        pitch = int(rng.integers(45, 70))
+        hz = 440 * 2 ** ((pitch - 69) / 12)
+        audio.append((0.2 * np.sin(2 * np.pi * hz * t) * (t % 0.5 < 0.4)).astype(np.float16))
+        notes = [(k * 0.5, k * 0.5 + 0.4, pitch, 100) for k in range(5)]
+        a, b = _rows(notes=notes, stem=("bass", "keys", "melody", "drums")[i % 4])
+        ints.append(a.astype(np.int16))
+        floats.append(b.astype(np.float16))
+        crops.append({"song": "s%d" % i, "stem": "bass", "font": "x", "t0": 0.0, "program": 33})
+    os.makedirs(path, exist_ok=True)
+    np.save(os.path.join(path, "audio.npy"), np.stack(audio))
+    np.save(os.path.join(path, "ints.npy"), np.stack(ints))
+    np.save(os.path.join(path, "floats.npy"), np.stack(floats))
+    with open(os.path.join(path, "meta.json"), "w") as fh:
+        json.dump({"crops": crops, "sets": ["synthetic"], "fonts": []}, fh)
+
+
+@pytest.fixture(scope="module")
+def tiny_renderer(tmp_path_factory):
+    from models.generation.diffusion import train_diffusion, train_vae
+
+    d = tmp_path_factory.mktemp("diff")
+    _tiny_cache(str(d / "cache"))
+    common = ["--data", str(d / "cache"), "--batch", "4", "--eval-every", "2", "--threads", "1", "--device", "cpu"]
+    assert train_vae.main(common + ["--out", str(d / "vae"), "--work", str(d / "vw"), "--steps", "2", "--width", "16",
+                                    "--plot", str(d / "vae.png")]) == 0
+    # resumable: a second run continues from step 2
+    assert train_vae.main(common + ["--out", str(d / "vae"), "--work", str(d / "vw"), "--steps", "4", "--width", "16",
+                                    "--plot", str(d / "vae.png")]) == 0
+    card = json.load(open(str(d / "vae.json")))
+    assert card["steps"] == 4 and card["latent_scale"] > 0 and "reconstruction" in card
+    assert os.path.exists(str(d / "vae.png"))
+    assert train_diffusion.main(common + ["--vae", str(d / "vae"), "--out", str(d / "diffusion"), "--work",
+                                          str(d / "dw"), "--steps", "2", "--width", "16", "--notation", "32",
+                                          "--plot", str(d / "d.png")]) == 0
+    r = R.load_renderer(str(d / "vae"), str(d / "diffusion"))
+    assert r is not None
+    return r, d
+
+
+def _request_info():
+    from models.generation.generate import build_request
+
+    req = build_request({"chords": "Am F C G", "bars": 2, "tempo": 120, "key": "Am", "genre": "rock"})
+    return R.request_info_from(req)
+
+
+NOTES = {"bass": [{"pitch": 45, "start_time": float(b), "duration": 0.9, "velocity": 100} for b in range(8)],
+         "drums": [{"pitch": 36, "start_time": float(b), "duration": 0.1, "velocity": 110} for b in range(8)]}
+
+
+def test_render_notes_gives_48k_stereo_per_stem(tiny_renderer):
+    r, _ = tiny_renderer
+    info = _request_info()
+    assert info["chords"][0]["root"] == 9 and info["bars"] == 2
+    out = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    assert set(out) == {"bass", "drums"}
+    n = int(round((2 * 4 * 0.5 + 0.5) * 48000))
+    for y in out.values():
+        assert y.dtype == np.float32 and y.shape == (n, 2) and np.isfinite(y).all()
+    t = r.last_timing
+    assert t["steps"] == 3 and t["sampler_s"] > 0 and t["decode_s"] > 0 and t["rtf_per_stem"] > 0
+    again = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    assert np.array_equal(again["bass"], out["bass"])                 # seeded: same request, same audio
+
+
+def test_onnx_matches_torch(tiny_renderer, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from models.generation.diffusion.onnx_export import check, export
+
+    r, _ = tiny_renderer
+    export(r, str(tmp_path))
+    diffs = check(r, str(tmp_path), T=64)
+    assert max(diffs.values()) < 1e-3
+    info = _request_info()
+    ref = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    r.use_onnx(str(tmp_path))
+    try:
+        got = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    finally:
+        r.onnx = None
+    for s in ref:
+        assert float(np.abs(ref[s] - got[s]).max()) < 1e-2
+
+
+def test_write_stems_normalises(tiny_renderer, tmp_path):
+    import soundfile as sf
+
+    sr = 48000
+    t = np.arange(sr) / sr
+    audio = {"bass": np.repeat((0.01 * np.sin(2 * np.pi * 110 * t))[:, None], 2, 1).astype(np.float32)}
+    lufs = R.write_stems(audio, {"bass": str(tmp_path / "bass.wav")}, str(tmp_path / "mix.wav"))
+    y, rate = sf.read(str(tmp_path / "mix.wav"))
+    assert rate == 48000 and y.shape[1] == 2 and lufs == pytest.approx(-16.0, abs=0.5)
+
+
+def test_missing_checkpoints_are_reported(tmp_path, monkeypatch):
+    assert R.load_renderer(str(tmp_path / "nope"), str(tmp_path / "nope2")) is None
+    monkeypatch.setattr(R, "_DEFAULT", {"r": None})
+    with pytest.raises(RuntimeError, match="bandmate train vae"):
+        R.render_notes(NOTES, _request_info())
