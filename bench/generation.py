@@ -24,9 +24,11 @@ import time
 import numpy as np
 
 from models.generation import metrics as M
-from models.generation.dataset import BeatClock, midi_note_events, midi_notes_seconds
+from models.analysis.exports import beat_unit_q, meter_of
+from models.generation.dataset import BeatClock, midi_notes_seconds
 from models.generation.request import parse_key, parse_meter
 from models.generation.tokens import RANGES
+from models.songbook.midi_tools import stem_of_track, track_notes
 from models.theory.harmony import QUALITIES, parse_harte, pc_of
 
 from .report import machine, markdown_table, percentiles, write
@@ -48,10 +50,9 @@ def song_request(root, entry, bars, seed):
     """(request, chords in quarter notes, the song's first-bar offset in seconds, song description)."""
     with open(os.path.join(root, entry["paths"]["json"]), encoding="utf-8") as fh:
         desc = json.load(fh)
-    num, den = desc["meter"]["numerator"], desc["meter"]["denominator"]
+    num, den = meter_of(desc)
     _, _, bpb = parse_meter("%d/%d" % (num, den))
-    compound = den == 8 and num % 3 == 0 and num > 3
-    qpb = (4.0 / den) * (3 if compound else 1)
+    qpb = beat_unit_q((num, den))
     clock = BeatClock([b["time"] for b in desc["beats"]])
     bars = min(bars, len(desc["beats"]) // bpb)
     bar_chords = []
@@ -86,14 +87,17 @@ def song_request(root, entry, bars, seed):
     return request, chords_q, bar_chords, desc, (bpb, qpb)
 
 
-def read_midi_notes(path):
-    """Notes of a MIDI file in quarter notes (ticks / ticks per quarter); a note never released is stuck."""
+def read_midi_notes(path, tracks=None):
+    """Notes of a MIDI file (a path or a mido.MidiFile; `tracks`: only these of its tracks) in quarter notes
+    (ticks / ticks per quarter), sorted; a note never released is stuck (duration 1e9)."""
     import mido
 
-    mid = mido.MidiFile(path)
+    mid = path if isinstance(path, mido.MidiFile) else mido.MidiFile(path)
     tpq = mid.ticks_per_beat
-    return [{"pitch": p, "start_time": s / tpq, "duration": 1e9 if e is None else (e - s) / tpq, "velocity": v,
-             "channel": ch} for s, e, p, v, ch in midi_note_events(mid)]
+    notes = [n for tr in (tracks if tracks is not None else mid.tracks) for n in track_notes(tr, False)]
+    return [{"pitch": n.pitch, "start_time": n.start / tpq, "velocity": n.velocity, "channel": n.channel,
+             "duration": 1e9 if n.end is None else (n.end - n.start) / tpq}
+            for n in sorted(notes, key=lambda n: (n.start, n.pitch))]
 
 
 def midi_facts(path):
@@ -140,8 +144,6 @@ def stem_metrics(stem, notes, chords_q, bars, bpb, qpb, tonic, mode):
 
 def run_mma(groove, bar_chords, tempo_q, bpb, workdir):
     """MMA's accompaniment of the chords with `groove`: stem -> notes (quarters), or None when MMA fails."""
-    from models.songbook.midi_tools import stem_of_track
-
     exe = shutil.which("mma")
     if not exe:
         return None
@@ -166,25 +168,16 @@ def run_mma(groove, bar_chords, tempo_q, bpb, workdir):
     import mido
 
     mid = mido.MidiFile(out)
-    tpq = mid.ticks_per_beat
     stems = {s: [] for s in STEMS}
     for tr in mid.tracks[1:]:
         stem = {"chords": "keys"}.get(stem_of_track(tr.name), stem_of_track(tr.name))
-        single = mido.MidiFile(type=1, ticks_per_beat=tpq)
-        single.tracks.append(mid.tracks[0])
-        single.tracks.append(tr)
-        tmp = os.path.join(workdir, "t.mid")
-        single.save(tmp)
-        stems[stem] += read_midi_notes(tmp)
+        stems[stem] += read_midi_notes(mid, [tr])
     return stems
 
 
-def reference_notes(root, entry, desc, bars, bpb):
+def reference_notes(root, entry, desc, bars, bpb, qpb):
     """The songbook song's own stems over its first `bars` bars, in quarter notes of the song's tempo."""
     clock = BeatClock([b["time"] for b in desc["beats"]])
-    num, den = desc["meter"]["numerator"], desc["meter"]["denominator"]
-    compound = den == 8 and num % 3 == 0 and num > 3
-    qpb = (4.0 / den) * (3 if compound else 1)
     out = {}
     for stem, sb in SONGBOOK_STEM.items():
         p = (entry["paths"].get("stem_midi") or {}).get(sb)
@@ -272,7 +265,7 @@ def main(argv=None):
         if peer is not None:
             rows["mma"].append({"family": entry["family"], **{s: stem_metrics(s, peer[s], chords_q, bars, bpb, qpb,
                                                                               tonic, mode) for s in STEMS}})
-        ref = reference_notes(args.set, entry, desc, bars, bpb)
+        ref = reference_notes(args.set, entry, desc, bars, bpb, qpb)
         rows["reference"].append({"family": entry["family"], **{s: stem_metrics(s, ref[s], chords_q, bars, bpb, qpb,
                                                                                 tonic, mode) for s in STEMS}})
         families.setdefault(entry["family"], []).append(i)

@@ -72,6 +72,16 @@ def analyze(ctx):
             "exported": _write_out_dir(p.get("out_dir"), p["path"], song)}
 
 
+def _optional_model(pool, name):
+    """A model loaded on first use (start-up may have left it out), or None when it cannot be had."""
+    if name not in pool.specs or pool.refuses(name):
+        return None
+    try:
+        return pool.ensure(name)
+    except Exception:  # noqa: BLE001 - the caller works without it
+        return None
+
+
 def generate(ctx):
     from models.generation.generate import generate as run
 
@@ -79,23 +89,19 @@ def generate(ctx):
     p = ctx.params
     request = p["request"]
     model = pool.ensure("generation")
-    wanted = {"planner": bool(request.get("prompt")), "soundfont": request.get("renderer", "soundfont") == "soundfont",
-              "diffusion": request.get("renderer") == "diffusion"}
-    for optional in ("planner", "soundfont", "diffusion"):   # loaded on first use when start-up left them out
-        if optional in pool.specs and not pool.refuses(optional) and wanted[optional]:
-            try:
-                pool.ensure(optional)
-            except Exception:  # noqa: BLE001 - generation runs without them (rules-only planner, cold soundfont)
-                pass
-    warm = pool.warm_models()
+    diffusion = planner = None
+    if request.get("renderer") == "diffusion":
+        diffusion = pool.ensure("diffusion")   # not_available, with the reason, when it cannot load
+    else:
+        _optional_model(pool, "soundfont")     # warms FluidSynth; rendering also works cold
+    if request.get("prompt"):
+        planner = _optional_model(pool, "planner")   # without it the planner runs on rules
     analysis = None
     if request.get("analysis") is not None:
         analysis = ctx.services["resolve_analysis"](request["analysis"])
     out_dir = p.get("out_dir") or os.path.join(str(storage.root), "generations", ctx.job_id)
-    if request.get("renderer") == "diffusion" and "diffusion" not in warm:
-        pool.get("diffusion")   # not_available, with the reason
-    result = run(request, model, planner=warm.get("planner"), analysis=analysis, out_dir=out_dir,
-                 progress=ctx.progress, diffusion=warm.get("diffusion"))
+    result = run(request, model, planner=planner, analysis=analysis, out_dir=out_dir, progress=ctx.progress,
+                 diffusion=diffusion)
     result["__result_path__"] = storage.put_json(dict(result), kind="generation")
     ctx.progress("done", 1.0)
     return result

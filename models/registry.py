@@ -192,7 +192,9 @@ REGISTRY = {s.name: s for s in [
     ModelSpec("generation", "stem generation (drums, bass, keys, melody)", _checkpoint_version("generation"), "MIT",
               _load_generation, "Bandmate's stem transformer, trained on the songbook by `bandmate train generation`"),
     ModelSpec("planner", "song structure from a text prompt", _checkpoint_version("planner"), "MIT", _load_planner,
-              "Bandmate's structure planner (all-MiniLM-L6-v2 text embedding + a small transformer decoder)"),
+              "Bandmate's structure planner (all-MiniLM-L6-v2 text embedding + a small transformer decoder); "
+              "loaded by the first request with a prompt, since importing the text encoder takes ~13 s",
+              default=False),
     ModelSpec("soundfont", "MIDI rendering", "gm", "see the soundfont's licence", _load_soundfont,
               "a General MIDI soundfont kept loaded in FluidSynth for rendering generated stems"),
     ModelSpec("vae", "audio latent codec (diffusion renderer)", _checkpoint_version("vae"), "MIT", _load_vae,

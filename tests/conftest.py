@@ -110,6 +110,19 @@ def make_daemon(tmp_path):
         d.stop()
 
 
+def render_songbook_song(out, seed, duration):
+    """One songbook song rendered with TimGM6mb into `out`: (out, index entry, its song description). Needs the
+    mma and fluidsynth programs."""
+    from models.songbook.factory import make_songbook
+
+    make_songbook(1, seed=seed, out=out, workers=1, duration=duration, soundfonts=["TimGM6mb"], progress=False)
+    with open(os.path.join(out, "index.json")) as fh:
+        entry = json.load(fh)["songs"][0]
+    with open(os.path.join(out, entry["paths"]["json"])) as fh:
+        truth = json.load(fh)
+    return out, entry, truth
+
+
 def write_tone(path, seconds=2.0, sr=44100, channels=2, freq=440.0, amp=0.5, subtype=None, fmt=None):
     t = np.arange(int(seconds * sr)) / sr
     x = amp * np.sin(2 * np.pi * freq * t)

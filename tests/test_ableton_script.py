@@ -25,7 +25,7 @@ from fake_host import FakeHost  # noqa: E402
 from ableton_remote_script.Bandmate import settings as script_settings  # noqa: E402
 from ableton_remote_script.Bandmate.surface import Bandmate  # noqa: E402
 
-from .conftest import DaemonProcess  # noqa: E402
+from .conftest import DaemonProcess, render_songbook_song  # noqa: E402
 
 HAVE_RENDER = bool(shutil.which("mma") and shutil.which("fluidsynth"))
 PCS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -58,14 +58,7 @@ def bm_daemon(tmp_path_factory):
 def rendered_song(tmp_path_factory):
     if not HAVE_RENDER:
         pytest.skip("mma and fluidsynth render the test song")
-    from models.songbook.factory import make_songbook
-
-    out = str(tmp_path_factory.mktemp("abl_song"))
-    make_songbook(1, seed=5, out=out, workers=1, duration=16.0, soundfonts=["TimGM6mb"], progress=False)
-    with open(os.path.join(out, "index.json")) as fh:
-        entry = json.load(fh)["songs"][0]
-    with open(os.path.join(out, entry["paths"]["json"])) as fh:
-        truth = json.load(fh)
+    out, entry, truth = render_songbook_song(str(tmp_path_factory.mktemp("abl_song")), seed=5, duration=16.0)
     return os.path.join(out, entry["paths"]["mix"]), truth
 
 

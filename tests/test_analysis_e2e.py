@@ -11,21 +11,15 @@ import pytest
 from protocol import BandmateError
 from protocol.song import SONG_SCHEMA
 
+from .conftest import render_songbook_song
+
 pytestmark = pytest.mark.skipif(not (shutil.which("mma") and shutil.which("fluidsynth")),
                                 reason="mma and fluidsynth render the test song")
 
 
 @pytest.fixture(scope="module")
 def song_set(tmp_path_factory):
-    from models.songbook.factory import make_songbook
-
-    out = str(tmp_path_factory.mktemp("e2e"))
-    make_songbook(1, seed=5, out=out, workers=1, duration=30.0, soundfonts=["TimGM6mb"], progress=False)
-    with open(os.path.join(out, "index.json")) as fh:
-        entry = json.load(fh)["songs"][0]
-    with open(os.path.join(out, entry["paths"]["json"])) as fh:
-        truth = json.load(fh)
-    return out, entry, truth
+    return render_songbook_song(str(tmp_path_factory.mktemp("e2e")), seed=5, duration=30.0)
 
 
 @pytest.fixture(scope="module")

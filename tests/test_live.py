@@ -12,6 +12,8 @@ import pytest
 
 from protocol import BandmateError
 
+from .conftest import render_songbook_song
+
 HAVE_RENDER = bool(shutil.which("mma") and shutil.which("fluidsynth"))
 
 
@@ -19,14 +21,7 @@ HAVE_RENDER = bool(shutil.which("mma") and shutil.which("fluidsynth"))
 def song(tmp_path_factory):
     if not HAVE_RENDER:
         pytest.skip("mma and fluidsynth render the test song")
-    from models.songbook.factory import make_songbook
-
-    out = str(tmp_path_factory.mktemp("live_song"))
-    make_songbook(1, seed=13, out=out, workers=1, duration=20, soundfonts=["TimGM6mb"], progress=False)
-    with open(os.path.join(out, "index.json")) as fh:
-        entry = json.load(fh)["songs"][0]
-    with open(os.path.join(out, entry["paths"]["json"])) as fh:
-        truth = json.load(fh)
+    out, entry, truth = render_songbook_song(str(tmp_path_factory.mktemp("live_song")), seed=13, duration=20)
     return os.path.join(out, entry["paths"]["mix"]), truth
 
 

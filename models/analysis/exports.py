@@ -87,6 +87,18 @@ def _chord_quarters(song: dict, clock: SongClock) -> list[tuple[float, float, di
     return sorted(out, key=lambda x: x[0])
 
 
+_MODE_TO_PARENT = {"dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7}  # semitones above the major parent
+
+
+def mido_key_signature(tonic_pc: int, mode: str) -> str:
+    """mido's key_signature name for a key: major and minor as they are; a church mode gets its parent scale's
+    signature (D dorian -> 'Am' ... written as the relative minor for minor-like modes, the major otherwise)."""
+    if mode in _MODE_TO_PARENT:
+        parent = (tonic_pc - _MODE_TO_PARENT[mode]) % 12
+        return _MIDO_MINOR[(parent + 9) % 12] if mode in ("dorian", "phrygian") else _MIDO_MAJOR[parent]
+    return (_MIDO_MINOR if mode == "minor" else _MIDO_MAJOR)[tonic_pc % 12]
+
+
 def _key_of(label: str) -> tuple[int, str, str] | None:
     """(tonic pc, mode, tonic name) of 'Eb:major' / 'F#:minor' (church modes map to their major/minor parent);
     None for 'N' or unreadable labels."""
@@ -202,7 +214,7 @@ def write_chord_midi(song: dict, path: str, bass: bool = True, program: int = 0,
         if k is None or k[:2] == last:
             continue
         last = k[:2]
-        name = (_MIDO_MINOR if k[1] == "minor" else _MIDO_MAJOR)[k[0]]
+        name = mido_key_signature(k[0], k[1])
         q = r["start_beat"] if r.get("start_beat") is not None else clock.quarter(r["start"])
         conductor.append((tick(q), 2, mido.MetaMessage("key_signature", key=name)))
     chord_events, bass_events, previous = [], [], None

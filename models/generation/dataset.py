@@ -11,43 +11,26 @@ import os
 
 import numpy as np
 
+from models.analysis.beats import hint_beats_per_bar
 from models.theory.harmony import parse_harte, pc_of
 
-from .tokens import (N_DRUMS, SECTIONS, STEMS, Conditioning, StepChord, StepTokens, bass_token,
+from .tokens import (SECTIONS, STEMS, Conditioning, StepChord, StepTokens, bass_token,
                      density_class, drum_class, duration_class, keys_token, melody_token, velocity_class)
 
 SONGBOOK_STEM = {"drums": "drums", "bass": "bass", "keys": "chords", "melody": "melody"}
-
-
-def midi_note_events(mid):
-    """(onset tick, offset tick or None when never released, pitch, velocity, channel) of every note of a
-    mido.MidiFile (note_on with velocity 0 counts as note_off)."""
-    out = []
-    for tr in mid.tracks:
-        t, on = 0, {}
-        for msg in tr:
-            t += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                on.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
-            elif msg.type in ("note_off", "note_on"):
-                starts = on.get((msg.channel, msg.note))
-                if starts:
-                    s, v = starts.pop(0)
-                    out.append((s, t, msg.note, v, msg.channel))
-        out.extend((s, None, p, v, ch) for (ch, p), starts in on.items() for s, v in starts)
-    out.sort(key=lambda e: (e[0], e[2]))
-    return out
 
 
 def midi_notes_seconds(path: str) -> list[tuple[float, float, int, int]]:
     """(onset s, offset s, pitch, velocity) of every released note in a MIDI file, through its own tempo map."""
     import mido
 
-    from models.songbook.midi_tools import TempoMap
+    from models.songbook.midi_tools import TempoMap, track_notes
 
     mid = mido.MidiFile(path)
     tm = TempoMap(mid)
-    return [(tm.seconds(s), tm.seconds(e), p, v) for s, e, p, v, _ in midi_note_events(mid) if e is not None]
+    notes = sorted((n for tr in mid.tracks for n in track_notes(tr, unreleased_at_end=False) if n.end is not None),
+                   key=lambda n: (n.start, n.pitch))
+    return [(tm.seconds(n.start), tm.seconds(n.end), n.pitch, n.velocity) for n in notes]
 
 
 class BeatClock:
@@ -92,7 +75,7 @@ def song_grid(desc: dict, stem_paths: dict, family: str):
     """(Conditioning, StepTokens) of a songbook song: `desc` its song description, `stem_paths` stem -> MIDI."""
     meter = desc["meter"]
     bpb = int(meter["beats_per_bar"])
-    compound = meter["denominator"] == 8 and meter["numerator"] % 3 == 0
+    compound = hint_beats_per_bar((meter["numerator"], meter["denominator"])) != meter["numerator"]
     clock = BeatClock([b["time"] for b in desc["beats"]])
     notes = {s: midi_notes_seconds(p) for s, p in stem_paths.items() if p and os.path.exists(p)}
     onsets = [clock.beat(n[0]) for s in notes for n in notes[s]]
@@ -207,4 +190,4 @@ def pack(cond: Conditioning, tok: StepTokens) -> dict:
     return a
 
 
-__all__ = ["song_grid", "load_songbook", "pack", "BeatClock", "choose_grid", "midi_notes_seconds", "N_DRUMS"]
+__all__ = ["song_grid", "load_songbook", "pack", "BeatClock", "choose_grid", "midi_notes_seconds"]

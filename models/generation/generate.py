@@ -53,11 +53,11 @@ def _analysis_context(song: dict):
     from .dataset import BeatClock
     from .request import parse_symbol
 
-    meter = song.get("meter") or {"numerator": 4, "denominator": 4}
-    num, den = int(meter.get("numerator", 4)), int(meter.get("denominator", 4))
+    from models.analysis.exports import beat_unit_q, meter_of
+
+    num, den = meter_of(song)
     _, _, bpb = parse_meter("%d/%d" % (num, den))
-    compound = den == 8 and num % 3 == 0 and num > 3
-    qpb = (4.0 / den) * (3 if compound else 1)
+    qpb = beat_unit_q((num, den))
     beats = song.get("beats") or []
     key = (song.get("key") or {}).get("label")
     tempo = float(song.get("bpm") or 120.0) * qpb
@@ -210,7 +210,6 @@ def plan_chords(plan, tonic, mode, bpb, bars=None):
     """Sections and chord spans of a plan, stretched or cut to `bars` when given."""
     sections, spans, start = [], [], 0
     plan_secs = plan["sections"] or [{"label": "verse", "bars": 4, "progression": "I IV V I"}]
-    total = sum(s["bars"] for s in plan_secs)
     if bars:   # repeat or cut the plan's form to the asked length
         secs, k, acc = [], 0, 0
         while acc < bars:
@@ -220,7 +219,6 @@ def plan_chords(plan, tonic, mode, bpb, bars=None):
             acc += s["bars"]
             k += 1
         plan_secs = secs
-    del total
     for s in plan_secs:
         cb = chord_bars(s["progression"], tonic, mode, "plan")
         for sp in spans_from_bars(cb, s["bars"], bpb):
@@ -283,46 +281,26 @@ def write_midi(path, stems_notes: dict, req: Request, stems=None):
     drums on channel 10."""
     import mido
 
-    from models.analysis.exports import _MIDO_MAJOR, _MIDO_MINOR
+    from models.analysis.exports import TICKS_PER_QUARTER as tpq, mido_key_signature
+    from models.songbook.midi_tools import events_track
 
-    tpq = 480
-    mid = mido.MidiFile(type=1, ticks_per_beat=tpq)
-    cond = mido.MidiTrack()
-    cond.append(mido.MetaMessage("track_name", name="Bandmate", time=0))
-    cond.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(req.bpm), time=0))
-    cond.append(mido.MetaMessage("time_signature", numerator=req.numerator, denominator=req.denominator, time=0))
-    minor = req.mode in ("minor", "dorian", "phrygian")
-    tonic_for_sig = req.tonic if req.mode in ("major", "minor") else \
-        (req.tonic + {"dorian": -2, "phrygian": -4, "lydian": -5, "mixolydian": -7}.get(req.mode, 0)) % 12
-    if req.mode in ("dorian", "phrygian"):  # signature of the relative minor
-        tonic_for_sig = (tonic_for_sig + 9) % 12
-        minor = True
-    elif req.mode in ("lydian", "mixolydian"):
-        minor = False
-    cond.append(mido.MetaMessage("key_signature", key=(_MIDO_MINOR if minor else _MIDO_MAJOR)[tonic_for_sig],
-                                 time=0))
     end_tick = int(round(req.bars * req.beats_per_bar * req.quarters_per_beat * tpq))
-    cond.append(mido.MetaMessage("end_of_track", time=end_tick))
-    mid.tracks.append(cond)
+    mid = mido.MidiFile(type=1, ticks_per_beat=tpq)
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("track_name", name="Bandmate", time=0),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(req.bpm), time=0),
+        mido.MetaMessage("time_signature", numerator=req.numerator, denominator=req.denominator, time=0),
+        mido.MetaMessage("key_signature", key=mido_key_signature(req.tonic, req.mode), time=0),
+        mido.MetaMessage("end_of_track", time=end_tick)]))
+    programs = programs_for(req.family)
     for stem in (stems or list(stems_notes)):
-        ch = CHANNELS[stem]
-        events = []
+        notes = []
         for n in stems_notes[stem]:
             on = int(round(n["start_time"] * tpq))
-            off = max(on + 1, int(round((n["start_time"] + n["duration"]) * tpq)))
-            events.append((on, 1, mido.Message("note_on", channel=ch, note=n["pitch"], velocity=n["velocity"])))
-            events.append((off, 0, mido.Message("note_off", channel=ch, note=n["pitch"], velocity=0)))
-        events.sort(key=lambda e: (e[0], e[1]))
-        tr = mido.MidiTrack()
-        tr.append(mido.MetaMessage("track_name", name=STEM_NAMES[stem], time=0))
-        if stem != "drums":
-            tr.append(mido.Message("program_change", channel=ch, program=programs_for(req.family)[stem], time=0))
-        t = 0
-        for tick, _, msg in events:
-            tr.append(msg.copy(time=tick - t))
-            t = tick
-        tr.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - t)))
-        mid.tracks.append(tr)
+            notes.append((on, max(on + 1, int(round((n["start_time"] + n["duration"]) * tpq))), n["pitch"],
+                          n["velocity"]))
+        mid.tracks.append(events_track(STEM_NAMES[stem], CHANNELS[stem], None if stem == "drums" else
+                                       programs[stem], notes, volume=None, end_tick=end_tick))
     mid.save(path)
     return path
 
@@ -469,4 +447,4 @@ def generate(params: dict, model, planner=None, analysis: dict | None = None, ou
             "constraints": req.constraints, "model": getattr(model, "version", None)}
 
 
-__all__ = ["generate", "build_request", "conditioning", "load_model", "write_midi", "render_audio", "np"]
+__all__ = ["generate", "build_request", "conditioning", "load_model", "write_midi", "render_audio"]

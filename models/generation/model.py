@@ -229,4 +229,4 @@ def n_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["StemTransformer", "loss_fn", "shift_prev", "split_head", "n_parameters", "PITCHED", "math"]
+__all__ = ["StemTransformer", "loss_fn", "shift_prev", "split_head", "n_parameters", "PITCHED"]

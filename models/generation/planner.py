@@ -82,7 +82,7 @@ def explicit_facts(prompt: str) -> dict:
     if m:
         out["tempo"] = float(m.group(1))
     m = _KEY_RE.search(prompt)
-    if m and (m.group(2) or re.search(r"\bkey\b", prompt, re.I) or len(m.group(1)) > 1 or True):
+    if m:
         root = m.group(1).replace(" ", "")
         root = root[0].upper() + root[1:].lower().replace("sharp", "#").replace("flat", "b")
         mode = (m.group(2) or "major").lower()

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from models.theory.harmony import LETTERS, QUALITIES, key_spelling, parse_harte, parse_roman, pc_of
+from models.analysis.beats import hint_beats_per_bar
+from models.analysis.exports import beat_unit_q
+from models.theory.harmony import LETTERS, key_spelling, parse_harte, parse_roman, pc_of
 from protocol import BandmateError
 
 from .tokens import FAMILIES, MODES, STEMS
@@ -78,12 +80,12 @@ class Request:
 
     @property
     def compound(self) -> bool:
-        return self.denominator == 8 and self.numerator % 3 == 0 and self.numerator > 3
+        return self.beats_per_bar != self.numerator
 
     @property
     def quarters_per_beat(self) -> float:
         """Quarter notes per tactus beat (1 in 4/4 and 3/4, 1.5 in 6/8 and 12/8, 0.5 in 2/8...)."""
-        return (4.0 / self.denominator) * (3 if self.compound else 1)
+        return beat_unit_q((self.numerator, self.denominator))
 
     @property
     def meter(self) -> str:
@@ -131,8 +133,7 @@ def parse_meter(text):
     num, den = int(m.group(1)), int(m.group(2))
     if den not in (2, 4, 8, 16) or not 1 <= num <= 16:
         raise _bad("meter", "impossible meter %s (numerator 1-16, denominator 2, 4, 8 or 16)" % text)
-    compound = den == 8 and num % 3 == 0 and num > 3
-    bpb = num // 3 if compound else num
+    bpb = hint_beats_per_bar((num, den))   # compound meters count dotted beats, as the analysis does
     if bpb > 7:
         raise _bad("meter", "meter %s has %d beats a bar; at most 7 are supported" % (text, bpb))
     return num, den, bpb
@@ -264,4 +265,4 @@ def parse_genre(value):
 
 
 __all__ = ["Request", "ChordSpan", "parse_key", "parse_meter", "parse_symbol", "chord_bars", "spans_from_bars",
-           "parse_stems", "parse_genre", "MAX_BARS", "QUALITIES"]
+           "parse_stems", "parse_genre", "MAX_BARS"]

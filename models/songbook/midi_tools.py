@@ -29,11 +29,12 @@ ONSET_SLACK = 12   # ticks (1/16 of a quarter at 192 tpq): MMA's Rtime moves ons
 
 @dataclass
 class Note:
-    """A note: onset and offset in ticks, MIDI pitch, channel."""
+    """A note: onset and offset in ticks (offset None: never released), MIDI pitch, channel, velocity."""
     start: int
-    end: int
+    end: int | None
     pitch: int
     channel: int
+    velocity: int = 0
 
 
 def stem_of_track(name: str) -> str:
@@ -42,19 +43,21 @@ def stem_of_track(name: str) -> str:
     return _KIND_STEM.get(kind, "melody")
 
 
-def track_notes(track: mido.MidiTrack) -> list[Note]:
-    """Notes of a track (note_on velocity 0 counts as note_off)."""
+def track_notes(track: mido.MidiTrack, unreleased_at_end: bool = True) -> list[Note]:
+    """Notes of a track (note_on velocity 0 counts as note_off). A note never released ends with the track, or
+    has end None when `unreleased_at_end` is False (to tell stuck notes)."""
     notes, on, t = [], {}, 0
     for msg in track:
         t += msg.time
         if msg.type == "note_on" and msg.velocity > 0:
-            on.setdefault((msg.channel, msg.note), []).append(t)
+            on.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
         elif msg.type in ("note_off", "note_on"):
             starts = on.get((msg.channel, msg.note))
             if starts:
-                notes.append(Note(starts.pop(0), t, msg.note, msg.channel))
+                s, v = starts.pop(0)
+                notes.append(Note(s, t, msg.note, msg.channel, v))
     for (ch, p), starts in on.items():
-        notes.extend(Note(s, t, p, ch) for s in starts)
+        notes.extend(Note(s, t if unreleased_at_end else None, p, ch, v) for s, v in starts)
     return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
@@ -178,22 +181,25 @@ def _free_channel(mid: mido.MidiFile) -> int:
     raise RuntimeError("no free MIDI channel")
 
 
-def _events_track(name: str, channel: int, program: int, notes: list[tuple[int, int, int, int]],
-                  volume: int = 100) -> mido.MidiTrack:
-    """A track from (start, end, pitch, velocity) notes, ticks absolute."""
+def events_track(name: str, channel: int, program: int | None, notes: list[tuple[int, int, int, int]],
+                 volume: int | None = 100, end_tick: int | None = None) -> mido.MidiTrack:
+    """A track from (start, end, pitch, velocity) notes, ticks absolute: its name, then the program change and
+    channel volume (None: left out), then the notes; `end_tick` pads the track to that length."""
     ev = []
     for s, e, p, v in notes:
         ev.append((s, 1, mido.Message("note_on", channel=channel, note=p, velocity=v)))
         ev.append((e, 0, mido.Message("note_off", channel=channel, note=p, velocity=0)))
     ev.sort(key=lambda x: (x[0], x[1]))
-    tr = mido.MidiTrack([mido.MetaMessage("track_name", name=name),
-                         mido.Message("program_change", channel=channel, program=program),
-                         mido.Message("control_change", channel=channel, control=7, value=volume)])
+    tr = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])
+    if program is not None:
+        tr.append(mido.Message("program_change", channel=channel, program=program))
+    if volume is not None:
+        tr.append(mido.Message("control_change", channel=channel, control=7, value=volume))
     t = 0
     for at, _, msg in ev:
         tr.append(msg.copy(time=at - t))
         t = at
-    tr.append(mido.MetaMessage("end_of_track", time=0))
+    tr.append(mido.MetaMessage("end_of_track", time=max(0, (end_tick or t) - t)))
     return tr
 
 
@@ -204,7 +210,7 @@ def add_pad(mid: mido.MidiFile, plan: SongPlan) -> None:
         base = 48 + (c.chord.root - 48) % 12    # root in C3..B3
         for iv in QUALITIES[c.chord.quality][0]:
             notes.append((t0, t1 - 2, base + iv, 62))
-    mid.tracks.append(_events_track("Chord-Pad", _free_channel(mid), plan.pad_program, notes, volume=90))
+    mid.tracks.append(events_track("Chord-Pad", _free_channel(mid), plan.pad_program, notes, volume=90))
 
 
 def add_bass(mid: mido.MidiFile, plan: SongPlan) -> None:
@@ -218,7 +224,7 @@ def add_bass(mid: mido.MidiFile, plan: SongPlan) -> None:
         while t < t1:
             notes.append((t, min(t + step, t1) - 4, pitch, 96 if (t - t0) == 0 else 80))
             t += step
-    mid.tracks.append(_events_track("Bass-Line", _free_channel(mid), plan.bass_program, notes))
+    mid.tracks.append(events_track("Bass-Line", _free_channel(mid), plan.bass_program, notes))
 
 
 def add_melody(mid: mido.MidiFile, plan: SongPlan) -> None:
@@ -251,7 +257,7 @@ def add_melody(mid: mido.MidiFile, plan: SongPlan) -> None:
                     prev = pitch
                     t += dur
     if notes:
-        mid.tracks.append(_events_track("Melody-Lead", _free_channel(mid), plan.lead_program, notes))
+        mid.tracks.append(events_track("Melody-Lead", _free_channel(mid), plan.lead_program, notes))
 
 
 def stem_midi(mid: mido.MidiFile, track_ids: list[int]) -> mido.MidiFile:
