@@ -92,18 +92,27 @@ def latencies(events, ref):
     return out, misses
 
 
-def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, **tracker_kw):
+def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="auto", **tracker_kw):
     import torch
 
     from models.analysis.engine import load_chord_model
     from models.analysis.features import load_mono, log_freq_spectrogram
     from models.analysis.live import timeline
+    from models.analysis.live_net import load_live_model
     from models.analysis.train_chords import load_index, predict
 
     torch.set_num_threads(1)
-    model = load_chord_model()
+    offline_model = load_chord_model()
+    live_model = load_live_model() if engine in ("live", "auto") else None
+    if engine == "auto":  # the daemon's choice: the live network when its checkpoint is there
+        engine = "live" if live_model is not None else "offline"
+    model = live_model if engine == "live" else offline_model
     if model is None:
-        raise SystemExit("no chord checkpoint (bandmate train chords)")
+        raise SystemExit("no %s checkpoint (bandmate train %s)" % (("live chord", "live") if engine == "live"
+                                                                  else ("chord", "chords")))
+    if engine == "live":  # the offline engine's frame settings mean nothing to the live network
+        tracker_kw = {k: v for k, v in tracker_kw.items() if k in ("change_penalty", "confirm", "react_s")}
+    tracker_kw = {k: v for k, v in tracker_kw.items() if v is not None}
     songs = load_index(set_dir)[:limit]
     rows, lat_all, misses_all = [], [], 0
     for song in songs:
@@ -120,7 +129,7 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, **tracker_
         off_mm = None
         if offline:
             spec, _ = log_freq_spectrogram(load_mono(path))
-            est = predict(model, spec, duration=dur)
+            est = predict(offline_model, spec, duration=dur)
             off_mm = _majmin(ref, [[s["start"], s["end"]] for s in est], [s["label"] for s in est])
         lat, misses = latencies(events, ref)
         lat_all += lat
@@ -140,6 +149,7 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, **tracker_
     w = np.array([r["duration"] for r in rows])
     summary = {
         "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block, "tracker": tracker_kw,
+        "engine": engine,
         "beat_clock": beat_clock,
         "latency_p50_ms": round(float(np.percentile(lat_all, 50)) * 1000, 1) if lat_all else None,
         "latency_p95_ms": round(float(np.percentile(lat_all, 95)) * 1000, 1) if lat_all else None,
@@ -159,8 +169,8 @@ def markdown(result) -> str:
     s = result["summary"]
     gap = None if s["majmin_offline"] is None else s["majmin_offline"] - s["majmin_live"]
     lines = ["# bench live", "",
-             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples; tracker %s; %s." % (
-                 s["songs"], s["audio_s"], s["block_samples"], json.dumps(s["tracker"]),
+             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples; engine %s; tracker %s; %s."
+             % (s["songs"], s["audio_s"], s["block_samples"], s.get("engine", "offline"), json.dumps(s["tracker"]),
                  "with the DAW beat clock (tempo and beat grid)" if s.get("beat_clock") else "no beat clock"), "",
              "| metric | measured | goal |", "|---|---|---|",
              "| latency p50 (ms) | %s | |" % s["latency_p50_ms"],
@@ -188,8 +198,15 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=10, help="songs")
     ap.add_argument("--block", type=int, default=512, help="samples per push")
     ap.add_argument("--lag", type=float, default=0.0, help="decision lag (s)")
-    ap.add_argument("--confirm", type=int, default=3, help="frames a new chord must hold before it is emitted")
-    ap.add_argument("--penalty", type=float, default=2.0, help="Viterbi change penalty (log units)")
+    ap.add_argument("--engine", choices=["auto", "live", "offline"], default="auto",
+                    help="live: the causal live network (20 ms frames); offline: the offline chord network run at "
+                         "the stream's edge (the engine used before the live network, and its fallback); auto: "
+                         "live when its checkpoint exists, as the daemon does")
+    ap.add_argument("--confirm", type=int, help="frames a new chord must hold before it is emitted "
+                                                "(default: the engine's)")
+    ap.add_argument("--penalty", type=float, help="Viterbi change penalty (log units; default: the engine's)")
+    ap.add_argument("--react", type=float, help="live engine: seconds a change is dated before the decoder "
+                                                "entered it (default: the engine's)")
     ap.add_argument("--edge", choices=["repeat", "zeros"], default="repeat",
                     help="right padding of the newest frames for the conv front end")
     ap.add_argument("--sure", type=float, help="a new chord at least this probable at its decision frame "
@@ -202,12 +219,13 @@ def main(argv=None):
     ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    result = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, lag_s=args.lag,
-                 confirm=args.confirm, change_penalty=args.penalty, edge_repeat=args.edge == "repeat", sure=args.sure,
-                 hop_s=args.hop,
-                 window_s=args.window)
+    result = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, args.engine,
+                 lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
+                 edge_repeat=args.edge == "repeat", sure=args.sure, hop_s=args.hop, window_s=args.window,
+                 react_s=args.react)
     os.makedirs(args.out_dir, exist_ok=True)
-    name = "live_beat_clock" if args.beat_clock else "live"
+    name = ("live_beat_clock" if args.beat_clock else "live") + ("_offline_engine" if result["summary"]["engine"]
+                                                                  == "offline" and args.engine == "offline" else "")
     with open(os.path.join(args.out_dir, name + ".json"), "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1)
     md = markdown(result)

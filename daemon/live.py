@@ -137,15 +137,21 @@ class LiveSessions:
 
     # -- model -----------------------------------------------------------------------------------------------
     def _chord_model(self):
-        """The warm chord network; loaded into the pool on first use when the daemon started without it."""
+        """The warm live chord network (causal, low latency), else the offline chord network run at the stream's
+        edge; loaded into the pool on first use when the daemon started without it."""
         pool = self.service.pool
-        try:
-            return pool.get("chords")
-        except BandmateError:
-            pass
-        if "chords" in pool.specs:
-            pool.load(["chords"])
-        return pool.get("chords")  # not_available with the reason when it could not load
+        for name in ("live_chords", "chords"):
+            try:
+                return pool.get(name)
+            except BandmateError:
+                pass
+            if name in pool.specs:
+                try:
+                    pool.load([name])
+                    return pool.get(name)
+                except BandmateError:
+                    continue
+        return pool.get("chords")  # not_available with the reason when neither could load
 
     def _make_tracker_factory(self, model):
         from models.analysis.live import LiveChordTracker, LiveInputError

@@ -66,6 +66,15 @@ def _load_chords(device):
     return model
 
 
+def _load_live_chords(device):
+    from models.analysis.live_net import CHECKPOINT, load_live_model
+
+    model = load_live_model()
+    if model is None:
+        raise ModelUnavailable("no trained live chord model at %s.safetensors (bandmate train live)" % CHECKPOINT)
+    return model  # frame-by-frame streaming runs on the CPU: a GRU step per 20 ms is a few small products
+
+
 def _load_beats(device):
     from models.analysis.beats import load_beat_model
 
@@ -185,6 +194,9 @@ def user_model_spec(entry):
 REGISTRY = {s.name: s for s in [
     ModelSpec("chords", "chord recognition", _checkpoint_version("chords"), "MIT", _load_chords,
               "Bandmate's chord network (CNN + BiGRU), trained on the songbook by `bandmate train chords`"),
+    ModelSpec("live_chords", "live chord recognition", _checkpoint_version("live_chords"), "MIT", _load_live_chords,
+              "Bandmate's causal chord network for live sessions (20 ms frames, one-way GRU), trained by "
+              "`bandmate train live`"),
     ModelSpec("beats", "beats, downbeats, tempo, meter", _checkpoint_version("beats"), "MIT", _load_beats,
               "Bandmate's beat/downbeat network with bar-pointer decoding, trained by `bandmate train beats`"),
     ModelSpec("htdemucs", "source separation", "955717e8", "MIT", _load_htdemucs,

@@ -4,7 +4,9 @@ import sys
 
 TARGETS = {
     "chords": ("models.analysis.train_chords", "the chord recognition network (songbook sets)"),
+    "live": ("models.analysis.train_live", "the live (causal, low-latency) chord network (songbook sets)"),
     "beats": ("models.analysis.train_beats", "the beat / downbeat / tempo network (songbook sets)"),
+    "octave": ("models.analysis.train_tempo_octave", "the tempo-octave chooser after the beat decoder (songbook sets)"),
     "generation": ("models.generation.train", "the stem transformer (drums, bass, keys, melody; songbook sets)"),
     "planner": ("models.generation.train_planner", "the structure planner (prompt -> plan; songbook metadata)"),
     "vae": ("models.generation.diffusion.train_vae", "the diffusion renderer's VAE (songbook stems rendered with "

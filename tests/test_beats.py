@@ -107,3 +107,62 @@ def test_trained_checkpoint_on_a_click_track():
 
 def test_load_beat_model_without_checkpoint(tmp_path):
     assert beats.load_beat_model(str(tmp_path / "absent")) is None
+
+
+def test_tempo_octave_grids_features_and_choice():
+    from models.analysis import tempo_octave as to
+
+    fps = beats.FPS
+    times = np.arange(0.5, 20.0, 0.5)  # 120 BPM, a downbeat every 4 beats starting on the second beat
+    positions = np.array([(k + 3) % 4 + 1 for k in range(len(times))])
+    assert np.allclose(to.grid_for(times, positions, 2.0)[:3], [0.5, 0.75, 1.0])
+    half = to.grid_for(times, positions, 0.5)
+    assert half[0] == times[1] and np.allclose(np.diff(half), 1.0)  # the phase that holds the downbeats
+    # activations with strong peaks at every 0.5 s and weak ones between them
+    n = int(21 * fps)
+    beat_act = np.zeros(n)
+    beat_act[np.round(times * fps).astype(int)] = 0.9
+    beat_act[np.round((times + 0.25) * fps).astype(int)] = 0.1
+    chords = [{"start": float(t), "end": float(t + 2.0), "label": lab}
+              for t, lab in zip(np.arange(0.5, 18.0, 2.0), ["C:maj", "G:maj", "A:min", "F:maj"] * 3)]
+    cands = to.candidates(times, positions, beat_act, np.zeros(n), beat_act, chords, fps)
+    assert [c[0] for c in cands] == [0.5, 1.0, 2.0]
+    assert [round(c[1]) for c in cands] == [60, 120, 240]
+    f = {c[0]: dict(zip(to.FEATURES, c[2])) for c in cands}
+    assert f[1.0]["act_on"] > f[2.0]["act_on"] and f[1.0]["act_mid"] < f[0.5]["act_mid"]
+    assert f[1.0]["chord_changes_on_grid"] == 1.0 and f[1.0]["log2_beats_per_chord"] == pytest.approx(2.0)
+    assert to.choose(cands, None)[0] == 1.0  # no model: the decoder's level
+    # a fitted model learns from groups where the x1 grid is right
+    model = to.fit([(np.stack([c[2] for c in cands]), 1)] * 5 + [(np.stack([c[2] for c in cands[1:]]), 0)] * 2)
+    rel, bpm, probs = to.choose(cands, model)
+    assert rel == 1.0 and round(bpm) == 120 and probs["1.0"] > 0.5
+    # an out-of-range level is no candidate
+    slow = to.candidates(times * 3, positions, np.zeros(int(61 * fps)), np.zeros(int(61 * fps)),
+                         np.zeros(int(61 * fps)), None, fps)
+    assert [c[0] for c in slow] == [1.0, 2.0]
+
+
+def test_bar_choice_reads_chord_changes():
+    from models.analysis import bar_choice as bc
+
+    fps = beats.FPS
+    times = np.arange(0.5, 20.0, 0.5)
+    n = int(21 * fps)
+    # chords change every four beats, from the third beat on: bars of four with phase 2
+    chords = [{"start": 0.0, "end": float(times[2]), "label": "C:maj"}]
+    for k, t in enumerate(times[2::4]):
+        chords.append({"start": float(t), "end": float(t + 2.0), "label": ["G:maj", "A:min", "F:maj", "C:maj"][k % 4]})
+    positions = bc.positions_for(len(times), 2, 0)  # what a confused decoder said: bars of two
+    assert positions[:4].tolist() == [1, 2, 1, 2] and bc.positions_for(5, 4, 2).tolist() == [3, 4, 1, 2, 3]
+    cands = bc.candidates(times, positions, 2, np.zeros(n), np.zeros(n), chords, fps)
+    assert len(cands) == 2 + 3 + 4
+    f = {(m, p): dict(zip(bc.FEATURES, x)) for m, p, x in cands}
+    assert f[(4, 2)]["changes_on_downbeats"] == 1.0 and f[(4, 2)]["downbeats_with_change"] == 1.0
+    assert f[(2, 0)]["changes_on_downbeats"] == 1.0 and f[(2, 0)]["downbeats_with_change"] == pytest.approx(0.5, abs=0.06)
+    assert f[(2, 0)]["decoder_choice"] == 1.0 and f[(4, 0)]["changes_on_downbeats"] == 0.0
+    assert bc.choose(cands, None) is None
+    weights = np.zeros(len(bc.FEATURES))
+    weights[bc.FEATURES.index("changes_on_downbeats")] = 1.0
+    weights[bc.FEATURES.index("downbeats_with_change")] = 1.0
+    model = {"weights": weights.tolist(), "mean": [0.0] * len(weights), "std": [1.0] * len(weights)}
+    assert bc.choose(cands, model) == (4, 2)

@@ -264,3 +264,97 @@ def test_midi_out_notes_and_error_without_a_port(daemon):
     with daemon.client(timeout=30) as c:
         assert _code(lambda: c.request("live_start", {"midi_port": "nowhere"})) == "not_available"
         assert c.request("ping")["pong"] == "pong"
+
+
+# -- the live network (causal, 20 ms frames) -----------------------------------------------------------------
+def test_live_features_and_network_are_causal_and_stream_exactly():
+    import torch
+
+    from models.analysis import live_net
+
+    rng = np.random.default_rng(3)
+    y = (0.1 * rng.standard_normal(live_net.HOP * 120)).astype(np.float32)
+    feats = live_net.causal_features(y)
+    # frame by frame from a ring of past samples: the same numbers
+    ff = live_net.FrameFeatures()
+    padded = np.concatenate([np.zeros(live_net.N_LONG, np.float32), y])
+    for k in (1, 7, 60, 119):
+        seg = padded[k * live_net.HOP:k * live_net.HOP + live_net.N_LONG]
+        assert np.allclose(ff.frame(seg), feats[k], atol=1e-4)
+    # features of frame k do not depend on audio after k * 20 ms
+    y2 = y.copy()
+    y2[60 * live_net.HOP:] = 0.5
+    assert np.array_equal(live_net.causal_features(y2)[:61], feats[:61])
+    assert not np.allclose(live_net.causal_features(y2)[62:], feats[62:])
+    torch.manual_seed(0)
+    model = live_net.build_live_model(hidden=32).eval()
+    batch = live_net.batch_log_probs(model, feats)
+    stream = live_net.StreamingLiveNet(model).run(feats)
+    for head in range(3):
+        assert np.allclose(np.stack([s[head] for s in stream]), batch[head], atol=1e-4)
+    # the network is causal too: outputs up to frame 60 ignore what follows
+    later = live_net.batch_log_probs(model, live_net.causal_features(y2))
+    assert np.allclose(later[0][:61], batch[0][:61], atol=1e-5)
+
+
+def test_online_decoder_announces_changes_and_ignores_blips():
+    from models.analysis.chords import N_STATES
+    from models.analysis.live import OnlineChordDecoder
+
+    def frames(seq):
+        out = np.full((len(seq), N_STATES), np.log(0.2 / (N_STATES - 1)))
+        out[np.arange(len(seq)), seq] = np.log(0.8)
+        return out
+    seq = [3] * 40 + [20] + [3] * 20 + [50] * 40  # a one-frame blip, then a real change at frame 61
+    dec = OnlineChordDecoder(penalty=4.0, confirm=2)
+    got = [(i, dec.step(lp)) for i, lp in enumerate(frames(seq))]
+    changes = [(i, c) for i, c in got if c is not None]
+    assert [c[0] for _, c in changes] == [3, 50]  # the blip is never announced
+    i, (state, entry, conf, bass) = changes[1]
+    assert entry == 61 and 61 <= i <= 64 and 0 < conf <= 1
+    # near a DAW beat the penalty halves: a change right after a beat is announced no later than without
+    dec_b = OnlineChordDecoder(penalty=4.0, confirm=2)
+    got_b = [i for i, lp in enumerate(frames(seq)) if dec_b.step(lp, None, 55 <= i <= 70) is not None]
+    assert got_b[-1] <= i
+
+
+def test_live_network_tracker_on_a_song(song):
+    import soundfile as sf
+
+    from models.analysis.live import LiveChordTracker
+    from models.analysis.live_net import load_live_model
+
+    model = load_live_model()
+    if model is None:
+        pytest.skip("no live chord checkpoint (bandmate train live)")
+    path, truth = song
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    tr = LiveChordTracker(model, sr, channels=x.shape[1])
+    assert tr.causal
+    events = []
+    for a in range(0, len(x), 512):
+        events += tr.push(x[a:a + 512])
+    events += tr.flush()
+    chords = [e for e in events if e["type"] == "chord"]
+    majmin, true_changes = _score(events, truth, len(x) / sr)
+    assert majmin > 0.7, majmin
+    assert len(chords) <= 1.6 * (true_changes + 1), (len(chords), true_changes)
+    # announced soon after each change: the median event comes within 0.25 s of the change it dates
+    delays = [e["emitted_at"] - e["time"] for e in chords[1:]]
+    assert np.median(delays) < 0.25, delays
+    assert 0 < tr.cpu_per_audio_s() < 0.5
+
+
+def test_train_live_smoke(song, tmp_path):
+    from models.analysis.live_net import load_live_model
+    from models.analysis.train_live import main
+
+    path, _ = song
+    set_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    out = tmp_path / "ckpt" / "live_chords"
+    assert main(["--train", set_dir + "," + set_dir, "--out", str(out), "--steps", "2", "--batch", "2",
+                 "--crop", "100", "--hidden", "16", "--eval-every", "1", "--cache", str(tmp_path / "cache")]) == 0
+    card = json.loads((tmp_path / "ckpt" / "live_chords.json").read_text())
+    assert card["model"] == "live_chords" and card["training"]["steps"] == 2 and card["history"]
+    assert (tmp_path / "ckpt" / "live_chords.md").read_text().startswith("# Model card")
+    assert load_live_model(str(out)) is not None

@@ -480,7 +480,8 @@ def _empty_result(meter=None, tempo=None) -> dict:
             "beats": [], "downbeats": [], "confidence": 0.0}
 
 
-def track_beats(model, y: np.ndarray, context: dict | None = None, activation_threshold: float = 0.05) -> dict:
+def track_beats(model, y: np.ndarray, context: dict | None = None, activation_threshold: float = 0.05,
+                chords: list | None = None) -> dict:
     """Beats, downbeats, tempo and meter of a mono float32 signal at features.MODEL_SR Hz.
 
     `context` may carry a DAW hint {"tempo": BPM (tactus beats per minute), "meter": [num, den]}: the decoder
@@ -492,16 +493,38 @@ def track_beats(model, y: np.ndarray, context: dict | None = None, activation_th
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if len(y) < MODEL_SR // 2 or not np.isfinite(y).all():
         return _empty_result(*reversed(parse_hint(context)))
-    return track_features(model, beat_features(y), context, activation_threshold)
+    return track_features(model, beat_features(y), context, activation_threshold, chords)
 
 
 def track_features(model, feats: np.ndarray, context: dict | None = None,
-                   activation_threshold: float = 0.05) -> dict:
+                   activation_threshold: float = 0.05, chords: list | None = None, octave="default",
+                   bars="default") -> dict:
     """track_beats from precomputed beat_features (frames, 4, N_BANDS) at FPS."""
     hint_tempo, hint_meter = parse_hint(context)
     if len(feats) < FPS // 2:
         return _empty_result(hint_meter, hint_tempo)
-    act = activations(model, feats)
+    return track_activations(activations(model, feats), *onset_envelopes(feats), context=context,
+                             activation_threshold=activation_threshold, chords=chords, octave=octave, bars=bars)
+
+
+def onset_envelopes(feats: np.ndarray):
+    """(all-band onset strength, low-band onset strength (30-150 Hz: kick and bass)) per frame, from
+    beat_features' positive band differences."""
+    from .bar_choice import LOW_BANDS
+
+    return feats[:, 2:].sum(axis=(1, 2)), feats[:, 2:, :LOW_BANDS].sum(axis=(1, 2))
+
+
+def track_activations(act: np.ndarray, onsets: np.ndarray, low_onsets: np.ndarray, context: dict | None = None,
+                      activation_threshold: float = 0.05, chords: list | None = None, octave="default",
+                      bars="default", collect: dict | None = None) -> dict:
+    """The decoding half of track_features, from the network's activations (frames, 3) and onset_envelopes.
+    Without a DAW tempo, the tempo octave is chosen after the first decoding (tempo_octave.py; `octave`: its
+    fitted model, "default" for the shipped one, None to keep the decoder's level); without a DAW meter, the
+    bar length and phase are chosen next (bar_choice.py; `bars` likewise). Both read `chords` (the song's
+    chord segments) as one of their cues. `collect`, when a dict, receives their candidates (training)."""
+    hint_tempo, hint_meter = parse_hint(context)
+    feats_len = len(act)
     beat_act = act[:, 1] + act[:, 2]
     # decode only where the music is: leading and trailing silence gets no beats
     active = np.flatnonzero(beat_act > activation_threshold)
@@ -512,18 +535,41 @@ def track_features(model, feats: np.ndarray, context: dict | None = None,
         periods = beat_periods(hint_tempo / 1.08, hint_tempo * 1.08)
     else:
         periods = beat_periods()
-    bars = (hint_beats_per_bar(hint_meter),) if hint_meter is not None else BEATS_PER_BAR
-    frames, positions, per_bar = decode_long(act[first:last], periods, bars)
+    bar_set = (hint_beats_per_bar(hint_meter),) if hint_meter is not None else BEATS_PER_BAR
+    frames, positions, per_bar = decode_long(act[first:last], periods, bar_set)
     if len(frames) == 0:
         return _empty_result(hint_meter, hint_tempo)
     frames = frames + first
     times = refine_times(frames, beat_act)
+    if hint_tempo is None:
+        from . import tempo_octave
+
+        model = tempo_octave.load() if octave == "default" else octave
+        cands = tempo_octave.candidates(times, positions, beat_act, act[:, 2], onsets, chords, FPS)
+        if collect is not None:
+            collect["octave"] = cands
+        relation, bpm_c, _ = tempo_octave.choose(cands, model)
+        if relation != 1.0:  # decode again at the chosen level
+            f2, p2, b2 = decode_long(act[first:last], beat_periods(bpm_c / 1.08, bpm_c * 1.08), bar_set)
+            if len(f2) >= 2:
+                frames, positions, per_bar = f2 + first, p2, b2
+                times = refine_times(frames, beat_act)
+    if hint_meter is None:
+        from . import bar_choice
+
+        model = bar_choice.load() if bars == "default" else bars
+        cands = bar_choice.candidates(times, positions, per_bar, act[:, 2], low_onsets, chords, FPS)
+        if collect is not None:
+            collect["bars"], collect["times"] = cands, times
+        choice = bar_choice.choose(cands, model)
+        if choice is not None:
+            per_bar = choice[0]
+            positions = bar_choice.positions_for(len(times), *choice)
     tmap = tempo_map(times)
-    bpm = song_bpm(tmap, len(feats) / FPS) if tmap else float(hint_tempo or 0.0)
+    bpm = song_bpm(tmap, feats_len / FPS) if tmap else float(hint_tempo or 0.0)
     if hint_meter is not None:
         meter = {"numerator": int(hint_meter[0]), "denominator": int(hint_meter[1])}
     else:
-        onsets = feats[:, 2:].sum(axis=(1, 2))
         meter = meter_name(per_bar, subdivision(onsets, times))
     peaks = [float(beat_act[max(0, f - 1):f + 2].max()) for f in frames]
     return {"bpm": round(bpm, 2), "tempo_map": tmap, "meter": meter,

@@ -199,7 +199,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
         from .beats import track_beats
 
         hint = {k: ctx[k] for k in ("tempo", "meter") if k in ctx}
-        rhythm = track_beats(beat_model, y, context=hint or None)
+        rhythm = track_beats(beat_model, y, context=hint or None, chords=song.get("chords"))
         for k in ("bpm", "tempo_map", "meter", "beats", "downbeats"):
             if rhythm.get(k) not in (None, []):
                 song[k] = rhythm[k]

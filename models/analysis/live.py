@@ -34,6 +34,7 @@ import time as _time
 
 import numpy as np
 
+from . import live_net
 from .chords import N_STATES, state_label, state_log_probs
 from .features import MODEL_SR, log_filterbank
 
@@ -41,6 +42,10 @@ N_FFT = 4096
 FRAME_HOP_S = 0.1  # the network's frame spacing (10 frames/s)
 CONV_CONTEXT = 3  # frames of context each side the conv front end reads (three 3-wide time kernels)
 CLIP_LEVEL = 0.999
+# the live network's decoder when its card names none (`bandmate train live --tune` writes the tuned ones there)
+CAUSAL_PENALTY = 4.0
+CAUSAL_CONFIRM = 2
+CAUSAL_REACT_S = 0.04
 SILENCE_RMS = 1e-4
 
 
@@ -60,9 +65,9 @@ class LiveChordTracker:
     44.1 kHz stereo; from a chord change to its event takes about 0.45 s (p50)."""
 
     def __init__(self, model, sr_in: int, key: str | None = None, lag_s: float = 0.0, hop_s: float = 0.1,
-                 window_s: float = 8.0, tail_s: float = 2.0, change_penalty: float = 2.0, confirm: int = 3,
-                 channels: int | None = None, edge_repeat: bool = True,
-                 sure: float | None = None,
+                 window_s: float = 8.0, tail_s: float = 2.0, change_penalty: float | None = None,
+                 confirm: int | None = None, channels: int | None = None, edge_repeat: bool = True,
+                 sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
                  key_window_s: float = 30.0, key_hold_s: float = 4.0):
         import soxr
         import torch
@@ -71,8 +76,19 @@ class LiveChordTracker:
 
         if not sr_in or sr_in < 8000 or sr_in > 384000:
             raise LiveInputError("sample rate %r Hz is out of range (8000..384000)" % (sr_in,))
+        self.causal = bool(getattr(model, "causal", False))
+        if self.causal:  # the live network: its own 20 ms frames and the decoder settings tuned for it
+            hop_s = live_net.HOP_S
+            tuned = getattr(model, "decoder_defaults", None) or {}
+            change_penalty = tuned.get("change_penalty", CAUSAL_PENALTY) if change_penalty is None else change_penalty
+            confirm = int(tuned.get("confirm", CAUSAL_CONFIRM)) if confirm is None else confirm
+            self.react_s = tuned.get("react_s", CAUSAL_REACT_S) if react_s is None else react_s
+            self.beat_window_s = beat_window_s
+        else:
+            change_penalty = 2.0 if change_penalty is None else change_penalty
+            confirm = 3 if confirm is None else confirm
         sub = FRAME_HOP_S / hop_s
-        if hop_s <= 0 or abs(sub - round(sub)) > 1e-6:
+        if not self.causal and (hop_s <= 0 or abs(sub - round(sub)) > 1e-6):
             raise LiveInputError("hop_s must divide 0.1 s (0.1, 0.05, 0.025 ...)")
         self.torch = torch
         self.model = model.eval()
@@ -118,6 +134,13 @@ class LiveChordTracker:
         self.last_clip_s = -1e9
         self.cpu_s = 0.0  # CPU seconds spent in push()
         self.closed = False
+        if self.causal:
+            self.net = live_net.StreamingLiveNet(self.model)
+            self.featurizer = live_net.FrameFeatures()
+            self.decoder = OnlineChordDecoder(self.penalty, self.confirm)
+            self.buf = np.zeros(live_net.N_LONG, dtype=np.float32)
+            self.buf_start = -live_net.N_LONG
+            self.next_frame = 1
 
     # -- time ------------------------------------------------------------------------------------------------
     @property
@@ -184,6 +207,11 @@ class LiveChordTracker:
         if self.closed:
             return []
         self.closed = True
+        if self.causal:  # every frame ends on audio already in: nothing is waiting for the future
+            if self.resampler is not None:
+                self.buf = np.concatenate([self.buf, self.resampler.resample_chunk(np.zeros(0, np.float32),
+                                                                                   last=True)])
+            return self._frames()
         if self.resampler is not None:
             self.buf = np.concatenate([self.buf, self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)])
         self.buf = np.concatenate([self.buf, np.zeros(N_FFT // 2, dtype=np.float32)])
@@ -193,6 +221,8 @@ class LiveChordTracker:
 
     # -- frames ----------------------------------------------------------------------------------------------
     def _frames(self, limit_s=None) -> list[dict]:
+        if self.causal:
+            return self._frames_causal()
         events = []
         hop = self.hop_s * MODEL_SR
         while True:
@@ -331,6 +361,57 @@ class LiveChordTracker:
         self.current = state
         return self._chord_event(state, bass, t_change, float(np.exp(logp[pos, state])))
 
+    # -- the live network (causal) ----------------------------------------------------------------------------
+    def _frames_causal(self) -> list[dict]:
+        """Every frame whose audio is in (frame k ends at sample k * 441 at 22.05 kHz): features, network step,
+        decoder step."""
+        events = []
+        hop, n_long = live_net.HOP, live_net.N_LONG
+        due = []
+        while (self.next_frame * hop - self.buf_start) <= len(self.buf):
+            due.append(self.next_frame)
+            self.next_frame += 1
+        if due:
+            t0 = _time.process_time()
+            feats = np.stack([self.featurizer.frame(self.buf[k * hop - self.buf_start - n_long:
+                                                             k * hop - self.buf_start]) for k in due])
+            for k, e in zip(due, self.net.embed(feats)):
+                root, quality, bass = self.net.step_embedded(e)
+                events += self._decide(k, state_log_probs(root[None], quality[None])[0], bass)
+            self.cpu_s += _time.process_time() - t0
+        keep_from = self.next_frame * hop - self.buf_start - n_long
+        if keep_from > MODEL_SR:
+            self.buf = self.buf[keep_from:]
+            self.buf_start += keep_from
+        return events
+
+    def _decide(self, k: int, logp: np.ndarray, bass_logp: np.ndarray) -> list[dict]:
+        t = k * self.hop_s
+        near_beat = self._beat_phase(t)
+        change = self.decoder.step(logp, bass_logp, near_beat)
+        if change is None:
+            return []
+        state, entry, confidence, bass = change
+        # the decoded path entered the new chord at frame `entry`; the network reacts `react_s` after the audio
+        # changes, so the change itself is dated that much earlier (and snapped to a DAW beat when one is near)
+        t_change = max(0.0, entry * self.hop_s - self.react_s)
+        on_beat = self._nearest_beat(t_change, self.beat_window_s)
+        if on_beat is not None:
+            t_change = on_beat
+        if self.history and t_change < self.history[-1][0]:
+            t_change = self.history[-1][0]
+        self.current = state
+        return self._chord_event(state, bass, t_change, confidence)
+
+    def _beat_phase(self, t: float):
+        """None without a running beat clock; else whether `t` falls just after a DAW beat (where chords change)."""
+        beat = self.beat_at(t)
+        if beat is None:
+            return None
+        _, _, tempo, _ = self.clock
+        after = (beat - np.floor(beat)) * 60.0 / tempo  # seconds since the last beat
+        return bool(after <= self.beat_window_s + self.react_s)
+
     # -- events ----------------------------------------------------------------------------------------------
     def _chord_event(self, state: int, bass, t_change: float, confidence: float) -> list[dict]:
         from models.theory.harmony import PITCH_NAMES_FLAT, parse_harte
@@ -397,6 +478,65 @@ class LiveChordTracker:
     def cpu_per_audio_s(self) -> float:
         """CPU seconds spent per second of audio pushed."""
         return self.cpu_s / max(self.audio_s, 1e-9)
+
+
+class OnlineChordDecoder:
+    """Forward Viterbi over chord states, one frame at a time, for the live network's 20 ms frames.
+
+    The score carries over frames (staying is free, moving costs `penalty` log units); its argmax is the
+    current best chord. A new chord is announced once it has been the argmax for `confirm` frames in a row
+    (hysteresis); the back-pointers of the last few seconds date where the decoded path entered it. With a DAW
+    beat clock (`near_beat` True/False per frame) the penalty is halved just after a beat and doubled away from
+    beats: chords change on beats."""
+
+    def __init__(self, penalty: float, confirm: int, history: int = 150):
+        from collections import deque
+
+        self.penalty = penalty
+        self.confirm = max(1, int(confirm))
+        self.score = None
+        self.back = deque(maxlen=history)  # per frame: back-pointer array (state at the previous frame)
+        self.bass = deque(maxlen=history)  # per frame: bass log-probabilities
+        self.frame = -1
+        self.current = None
+        self.run = (None, 0)
+
+    def step(self, logp: np.ndarray, bass_logp: np.ndarray | None = None, near_beat=None):
+        """One frame's (N_STATES,) log-probabilities. Returns None, or (state, entry frame, confidence, bass
+        pitch class or None) when a new chord is announced."""
+        self.frame += 1
+        penalty = self.penalty if near_beat is None else self.penalty * (0.5 if near_beat else 2.0)
+        k = len(logp)
+        if self.score is None:
+            self.score = logp.astype(np.float64).copy()
+            self.back.append(np.arange(k))
+        else:
+            best = int(np.argmax(self.score))
+            move = self.score[best] - penalty
+            stay = self.score >= move
+            self.back.append(np.where(stay, np.arange(k), best))
+            self.score = np.where(stay, self.score, move) + logp
+        self.score -= self.score.max()
+        self.bass.append(bass_logp)
+        state = int(np.argmax(self.score))
+        prev, run = self.run
+        self.run = (state, run + 1 if state == prev else 1)
+        if state == self.current or self.run[1] < self.confirm:
+            return None
+        # trace the path back to where it entered `state`
+        entry, s, back = self.frame, state, list(self.back)
+        for j in range(len(back) - 1, 0, -1):
+            s = int(back[j][s])
+            if s != state:
+                break
+            entry -= 1
+        self.current = state
+        bass = None
+        if state != N_STATES - 1 and self.bass[-1] is not None:
+            n = min(len(self.bass), self.frame - entry + 1)
+            bass = int(np.argmax(np.sum(list(self.bass)[-n:], axis=0)[:12]))
+        confidence = float(np.exp(logp[state] if state < len(logp) else 0.0))
+        return state, entry, confidence, bass
 
 
 def _viterbi_from(logp: np.ndarray, penalty: float, score=None):

@@ -6,7 +6,10 @@
 1. the chord network  (models/analysis/train_chords.py) -> OUT/chords.{safetensors,json,md}
 2. the beat network   (models/analysis/train_beats.py)  -> OUT/beats.{safetensors,json,md}
 3. the key scorer     (models/theory/key.py --fit)      -> models/theory/key_model.json
-Each step prints its progress and writes its model card; run a step alone with `bandmate train chords|beats`.
+4. the tempo octave   (models/analysis/train_tempo_octave.py, after 1 and 2) -> OUT/tempo_octave.{json,md}
+5. the live network   (models/analysis/train_live.py, then its decoder tuning) -> OUT/live_chords.{safetensors,json,md}
+Each step prints its progress and writes its model card; run a step alone with
+`bandmate train chords|beats|octave|live`.
 """
 from __future__ import annotations
 
@@ -24,27 +27,40 @@ def main(argv=None) -> int:
     ap.add_argument("--beat-epochs", type=int, default=30)
     ap.add_argument("--beat-minutes", type=float, default=35.0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--skip", default="", help="comma-separated steps to skip: chords,beats,key")
+    ap.add_argument("--live-steps", type=int, default=3000)
+    ap.add_argument("--skip", default="", help="comma-separated steps to skip: chords,beats,key,octave,live")
     a = ap.parse_args(argv)
     skip = {s for s in a.skip.split(",") if s}
     threads = ["--threads", str(a.threads)]
     if "chords" not in skip:
         from . import train_chords
 
-        print("train analysis: 1/3 chords", file=sys.stderr)
+        print("train analysis: 1/5 chords", file=sys.stderr)
         train_chords.main(["--train", a.train, "--out", os.path.join(a.out_dir, "chords"),
                            "--epochs", str(a.chord_epochs)] + threads)
     if "beats" not in skip:
         from . import train_beats
 
-        print("train analysis: 2/3 beats", file=sys.stderr)
+        print("train analysis: 2/5 beats", file=sys.stderr)
         train_beats.main(["--train", a.train, "--out", os.path.join(a.out_dir, "beats"), "--epochs",
                           str(a.beat_epochs), "--max-minutes", str(a.beat_minutes), "--crop", "12"] + threads)
     if "key" not in skip:
         from models.theory import key
 
-        print("train analysis: 3/3 key scorer", file=sys.stderr)
+        print("train analysis: 3/5 key scorer", file=sys.stderr)
         key.main(["--fit"] + a.train.split(","))
+    if "octave" not in skip:
+        from . import train_tempo_octave
+
+        print("train analysis: 4/5 tempo octave", file=sys.stderr)
+        train_tempo_octave.main(["--train", a.train, "--out", os.path.join(a.out_dir, "tempo_octave.json")])
+    if "live" not in skip:
+        from . import train_live
+
+        print("train analysis: 5/5 live chords", file=sys.stderr)
+        out = os.path.join(a.out_dir, "live_chords")
+        train_live.main(["--train", a.train, "--out", out, "--steps", str(a.live_steps)] + threads)
+        train_live.main(["--tune", "--out", out])
     return 0
 
 

@@ -79,12 +79,14 @@ def _log(lin):
     return np.log1p(COMPRESSION * np.maximum(lin, 0.0)).astype(np.float32)
 
 
-def augment_timbre(spec: np.ndarray, rng) -> np.ndarray:
+def augment_timbre(spec: np.ndarray, rng, frame_s: float = HOP_S) -> np.ndarray:
     """Recording-condition augmentation in the linear-magnitude domain, so the model meets more than three
     General-MIDI soundfonts: a smooth random EQ (three Gaussian bumps of +-9 dB on the pitch axis), room
     smear (a one-pole decay along time, up to ~0.3 s), distractor melodies (harmonic tones on random pitches
-    that are not the chord's, like a voice or a lead line), and broadband hits (drums). Labels are unchanged."""
+    that are not the chord's, like a voice or a lead line), and broadband hits (drums). Labels are unchanged.
+    `frame_s` is the spectrogram's frame spacing; durations and decays are in seconds, so they scale with it."""
     n_frames, n_bins = spec.shape
+    per = HOP_S / frame_s  # frames of this spectrogram per 0.1 s
     lin = _linear(spec)
     axis = np.arange(n_bins, dtype=np.float32)
     eq_db = np.zeros(n_bins, dtype=np.float32)
@@ -93,7 +95,7 @@ def augment_timbre(spec: np.ndarray, rng) -> np.ndarray:
         eq_db += rng.uniform(-9, 9) * np.exp(-0.5 * ((axis - centre) / width) ** 2)
     lin = lin * (10.0 ** (eq_db / 20.0))[None, :]
     if rng.random() < 0.5:
-        a = rng.uniform(0.2, 0.7)
+        a = rng.uniform(0.2, 0.7) ** (1.0 / per)
         out = lin.copy()
         for t in range(1, n_frames):
             out[t] = np.maximum(out[t], a * out[t - 1])
@@ -102,7 +104,7 @@ def augment_timbre(spec: np.ndarray, rng) -> np.ndarray:
     if rng.random() < 0.6 and level > 0:
         t = 0
         while t < n_frames:
-            dur = int(rng.integers(1, 8))
+            dur = max(1, int(round(rng.integers(1, 8) * per)))
             if rng.random() < 0.7:
                 pitch_bin = int(rng.integers(2 * 30, 2 * 66))  # MIDI 51..87
                 amp = level * rng.uniform(0.2, 1.0)
@@ -112,7 +114,7 @@ def augment_timbre(spec: np.ndarray, rng) -> np.ndarray:
                         lin[t:t + dur, b] += amp / (1 + h) ** 1.2
             t += dur
     if rng.random() < 0.5 and level > 0:
-        hits = rng.random(n_frames) < rng.uniform(0.05, 0.3)
+        hits = rng.random(n_frames) < rng.uniform(0.05, 0.3) / per
         shape = rng.uniform(0.05, 0.4) * level * np.linspace(1.2, 0.3, n_bins, dtype=np.float32)
         lin[hits] += shape[None, :]
     return _log(lin)

@@ -1,0 +1,104 @@
+"""Bar length and phase: which beats are downbeats, chosen after the beat level is settled.
+
+The bar-pointer decoder (beats.py) reads bars from the network's downbeat activation alone; a pop song with a
+weak downbeat comes out in bars of two, or with beat 3 taken for beat 1. Harmony and bass know better: chords
+change on downbeats far more often than elsewhere, and the bass and kick mark beat 1. This step scores every
+(beats per bar M in 2, 3, 4; phase 0..M-1) over the final beats with a linear model (a conditional logit,
+tempo_octave.fit) over:
+
+  prior         which bar length (indicators for 2 and 3; 4 is the baseline) and whether it is the decoder's
+                own choice
+  activation    the downbeat activation at the candidate's downbeats, and minus its mean at the other beats
+  harmony       the fraction of chord changes landing on a candidate downbeat; the fraction of candidate
+                downbeats that bring a chord change; the same on the candidate's other beats
+  low onsets    low-band (30-150 Hz: kick, bass) onset strength at candidate downbeats over the other beats
+
+Fitted by `bandmate train octave` beside the tempo-octave model (models/checkpoints/bar_choice.json). Without
+the file the decoder's bars are kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+BARS = (2, 3, 4)
+FEATURES = ("bar_2", "bar_3", "decoder_choice", "down_act", "down_act_minus_others", "changes_on_downbeats",
+            "downbeats_with_change", "other_beats_with_change", "low_onsets_ratio")
+LOW_BANDS = 17  # beats.N_BANDS log-spaced from 30 Hz: the first 17 reach about 150 Hz
+CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
+                          "bar_choice.json")
+
+
+def _peak(x: np.ndarray, times: np.ndarray, fps: float, radius: int = 2) -> np.ndarray:
+    idx = np.clip(np.round(np.asarray(times) * fps).astype(int), 0, len(x) - 1)
+    return np.array([x[max(0, i - radius):i + radius + 1].max() for i in idx]) if len(idx) else np.zeros(0)
+
+
+def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_act: np.ndarray,
+               low_onsets: np.ndarray, chords: list | None, fps: float) -> list:
+    """[(beats per bar, phase, features)]: phase p makes beat i a downbeat when (i - p) % M == 0."""
+    times = np.asarray(times, dtype=np.float64)
+    n = len(times)
+    if n < 8:
+        return []
+    down = _peak(down_act, times, fps)
+    low = _peak(low_onsets, times, fps)
+    changes = []
+    for prev, c in zip(chords or [], (chords or [])[1:]):
+        if c.get("label") not in (None, "N", "X") and c["label"] != prev.get("label"):
+            changes.append(float(c["start"]))
+    changes = np.asarray(changes)
+    # which beat (if any) each chord change lands on, within 70 ms
+    beat_change = np.zeros(n, dtype=bool)
+    on_beat = np.full(len(changes), -1)
+    if len(changes):
+        d = np.abs(changes[:, None] - times[None, :])
+        j = d.argmin(axis=1)
+        ok = d[np.arange(len(changes)), j] <= 0.07
+        on_beat[ok] = j[ok]
+        beat_change[j[ok]] = True
+    dec_phase = int(np.flatnonzero(np.asarray(positions) == 1)[0]) % decoder_bar \
+        if np.any(np.asarray(positions) == 1) else 0
+    out = []
+    idx = np.arange(n)
+    for m in BARS:
+        for p in range(m):
+            is_down = (idx - p) % m == 0
+            others = ~is_down
+            f_changes = float(np.mean(is_down[on_beat[on_beat >= 0]])) if np.any(on_beat >= 0) else 1.0 / m
+            feats = [m == 2, m == 3, m == decoder_bar and p == dec_phase, down[is_down].mean(),
+                     down[is_down].mean() - down[others].mean(), f_changes,
+                     beat_change[is_down].mean(), beat_change[others].mean(),
+                     np.log((low[is_down].mean() + 1e-3) / (low[others].mean() + 1e-3))]
+            out.append((m, p, np.asarray(feats, dtype=np.float64)))
+    return out
+
+
+_MODEL: dict = {}
+
+
+def load(path: str = CHECKPOINT) -> dict | None:
+    if path not in _MODEL:
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as fh:
+            _MODEL[path] = json.load(fh)
+    return _MODEL[path]
+
+
+def choose(cands: list, model: dict | None):
+    """(beats per bar, phase) of the best candidate, or None without a model or candidates."""
+    if model is None or not cands:
+        return None
+    w, mean, std = (np.asarray(model[k]) for k in ("weights", "mean", "std"))
+    scores = np.array([((c[2] - mean) / std) @ w for c in cands])
+    best = int(np.argmax(scores))
+    return cands[best][0], cands[best][1]
+
+
+def positions_for(n: int, bar: int, phase: int) -> np.ndarray:
+    """Position in the bar (1 = downbeat) of n beats under (bar, phase); beats before the first downbeat
+    count as the end of a bar."""
+    return (np.arange(n) - phase) % bar + 1
