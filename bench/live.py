@@ -1,7 +1,7 @@
 """`bandmate bench live`: live chord analysis on songbook test songs, streamed in simulated real time.
 
-    python -m bench.cli live [--set /tmp/data/test] [--limit 10] [--block 512] [--lag 0] [--confirm 3] [--penalty 2]
-        [--hop 0.1] [--beat-clock] [--out-dir bench/results] [--json]
+    python -m bench.cli live [--set /tmp/data/test] [--limit 10] [--block 512] [--engines steady,fast]
+        [--confirm N] [--penalty P] [--hop 0.1] [--beat-clock] [--out-dir bench/results] [--json]
 
 Each song's mix is pushed block by block (`--block` samples, like a DAW's audio buffer) into the same
 LiveChordTracker the daemon runs (models/analysis/live.py); the clock is the audio itself, so a song needs no
@@ -79,8 +79,10 @@ def latencies(events, ref):
     """(latencies in s of detected true changes, misses)."""
     chords = [e for e in events if e["type"] == "chord"]
     out, misses = [], 0
+    from models.analysis.train_live import is_change
+
     for prev, seg, nxt in zip(ref, ref[1:], ref[2:] + [None]):
-        if seg["label"] in ("N", "X") or seg["label"] == prev["label"]:
+        if not is_change(prev["label"], seg["label"]):
             continue
         limit = nxt["start"] if nxt is not None else seg["end"]
         hit = next((e for e in chords if e["ready_s"] >= seg["start"] - 0.05 and e["ready_s"] < limit + 0.5
@@ -92,7 +94,12 @@ def latencies(events, ref):
     return out, misses
 
 
-def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="auto", **tracker_kw):
+ENGINES = ("steady", "fast")
+
+
+def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="steady", **tracker_kw):
+    """One engine over the first `limit` songs of a set: steady (the offline chord network at the stream's
+    edge, the daemon's default) or fast (the causal live network)."""
     import torch
 
     from models.analysis.engine import load_chord_model
@@ -103,14 +110,11 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="au
 
     torch.set_num_threads(1)
     offline_model = load_chord_model()
-    live_model = load_live_model() if engine in ("live", "auto") else None
-    if engine == "auto":  # the daemon's choice: the live network when its checkpoint is there
-        engine = "live" if live_model is not None else "offline"
-    model = live_model if engine == "live" else offline_model
+    model = load_live_model() if engine == "fast" else offline_model
     if model is None:
-        raise SystemExit("no %s checkpoint (bandmate train %s)" % (("live chord", "live") if engine == "live"
+        raise SystemExit("no %s checkpoint (bandmate train %s)" % (("live chord", "live") if engine == "fast"
                                                                   else ("chord", "chords")))
-    if engine == "live":  # the offline engine's frame settings mean nothing to the live network
+    if engine == "fast":  # the steady engine's frame settings mean nothing to the live network
         tracker_kw = {k: v for k, v in tracker_kw.items() if k in ("change_penalty", "confirm", "react_s")}
     tracker_kw = {k: v for k, v in tracker_kw.items() if v is not None}
     songs = load_index(set_dir)[:limit]
@@ -143,14 +147,14 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="au
                      "misses": misses, "cpu_per_s": round(tr.cpu_per_audio_s(), 4),
                      "worst_push_ms": round(worst_ms, 1),
                      "key_events": [e["key"] for e in events if e["type"] == "key"]})
-        print("%s  live %.3f  offline %s  changes %d/%d  cpu %.3f s/s" % (
-            song["id"], live_mm, "%.3f" % off_mm if off_mm is not None else "-", n_events, true_changes,
+        print("%s %s  live %.3f  offline %s  changes %d/%d  cpu %.3f s/s" % (
+            engine, song["id"], live_mm, "%.3f" % off_mm if off_mm is not None else "-", n_events, true_changes,
             tr.cpu_per_audio_s()), file=sys.stderr, flush=True)
     w = np.array([r["duration"] for r in rows])
+    decoder = {k: getattr(tr, a) for k, a in (("change_penalty", "penalty"), ("confirm", "confirm"))}
     summary = {
-        "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block, "tracker": tracker_kw,
-        "engine": engine,
-        "beat_clock": beat_clock,
+        "engine": engine, "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block,
+        "tracker": dict(decoder, **tracker_kw), "beat_clock": beat_clock,
         "latency_p50_ms": round(float(np.percentile(lat_all, 50)) * 1000, 1) if lat_all else None,
         "latency_p95_ms": round(float(np.percentile(lat_all, 95)) * 1000, 1) if lat_all else None,
         "changes_detected": len(lat_all), "changes_missed": misses_all,
@@ -165,29 +169,45 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="au
     return {"summary": summary, "songs": rows}
 
 
-def markdown(result) -> str:
-    s = result["summary"]
-    gap = None if s["majmin_offline"] is None else s["majmin_offline"] - s["majmin_live"]
+def markdown(results: dict) -> str:
+    """Engines side by side: {engine: run() result}."""
+    engines = list(results)
+    first = results[engines[0]]["summary"]
     lines = ["# bench live", "",
-             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples; engine %s; tracker %s; %s."
-             % (s["songs"], s["audio_s"], s["block_samples"], s.get("engine", "offline"), json.dumps(s["tracker"]),
-                 "with the DAW beat clock (tempo and beat grid)" if s.get("beat_clock") else "no beat clock"), "",
-             "| metric | measured | goal |", "|---|---|---|",
-             "| latency p50 (ms) | %s | |" % s["latency_p50_ms"],
-             "| latency p95 (ms) | %s | <= %g |" % (s["latency_p95_ms"], GOALS["latency_p95_ms"]),
-             "| changes missed | %d of %d | |" % (s["changes_missed"], s["changes_missed"] + s["changes_detected"]),
-             "| majmin, live event timeline | %.4f | >= %g |" % (s["majmin_live"], GOALS["majmin"]),
-             "| majmin, offline analyzer | %s | |" % s["majmin_offline"],
-             "| offline - live | %s | <= %g |" % ("%.4f" % gap if gap is not None else "-", GOALS["offline_gap"]),
-             "| emitted / true changes | %.3f | <= %g |" % (s["changes_ratio"], GOALS["changes_ratio"]),
-             "| CPU s per audio s (1 thread) | %.4f | <= %g |" % (s["cpu_per_s"], GOALS["cpu_per_s"]),
-             "| worst single push (ms) | %.1f | |" % s["worst_push_ms"], "",
-             "| song | s | live | offline | changes | true | p50 ms | misses | CPU s/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in result["songs"]:
-        lines.append("| %s | %.1f | %.3f | %s | %d | %d | %s | %d | %.3f |" % (
-            r["song"], r["duration"], r["majmin_live"], r["majmin_offline"], r["emitted_changes"],
-            r["true_changes"], r["latency_p50_ms"], r["misses"], r["cpu_per_s"]))
+             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples, %s; the same songs through "
+             "each engine in one run. steady: the offline chord network run incrementally at the stream's edge "
+             "(the daemon's default); fast: the causal live network (`latency: fast`). Latency is counted over "
+             "changes between chords that differ at the major/minor level; emitted / true counts every label "
+             "change." % (first["songs"], first["audio_s"], first["block_samples"],
+                          "with the DAW beat clock (tempo and beat grid)" if first.get("beat_clock")
+                          else "no beat clock"), "",
+             "| metric | " + " | ".join(engines) + " | goal |", "|---|" + "---|" * len(engines) + "---|"]
+
+    def row(name, fmt, key, goal=""):
+        vals = []
+        for e in engines:
+            v = results[e]["summary"].get(key) if isinstance(key, str) else key(results[e]["summary"])
+            vals.append("-" if v is None else fmt % v)
+        lines.append("| %s | %s | %s |" % (name, " | ".join(vals), goal))
+    row("latency p50 (ms)", "%.1f", "latency_p50_ms")
+    row("latency p95 (ms)", "%.1f", "latency_p95_ms", "<= %g" % GOALS["latency_p95_ms"])
+    row("changes missed", "%s", lambda s: "%d of %d" % (s["changes_missed"], s["changes_missed"]
+                                                          + s["changes_detected"]))
+    row("majmin, live event timeline", "%.4f", "majmin_live", ">= %g" % GOALS["majmin"])
+    row("majmin, offline analyzer", "%.4f", "majmin_offline")
+    row("offline - live", "%.4f", lambda s: None if s["majmin_offline"] is None
+        else s["majmin_offline"] - s["majmin_live"], "<= %g" % GOALS["offline_gap"])
+    row("emitted / true changes", "%.3f", "changes_ratio", "<= %g" % GOALS["changes_ratio"])
+    row("CPU s per audio s (1 thread)", "%.4f", "cpu_per_s", "<= %g" % GOALS["cpu_per_s"])
+    row("worst single push (ms)", "%.1f", "worst_push_ms")
+    row("decoder", "%s", lambda s: json.dumps(s["tracker"], sort_keys=True))
+    for e in engines:
+        lines += ["", "## %s" % e, "", "| song | s | live | offline | changes | true | p50 ms | misses | CPU s/s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in results[e]["songs"]:
+            lines.append("| %s | %.1f | %.3f | %s | %d | %d | %s | %d | %.3f |" % (
+                r["song"], r["duration"], r["majmin_live"], r["majmin_offline"], r["emitted_changes"],
+                r["true_changes"], r["latency_p50_ms"], r["misses"], r["cpu_per_s"]))
     return "\n".join(lines) + "\n"
 
 
@@ -197,41 +217,50 @@ def main(argv=None):
     ap.add_argument("--set", default="/tmp/data/test", help="songbook set (index.json)")
     ap.add_argument("--limit", type=int, default=10, help="songs")
     ap.add_argument("--block", type=int, default=512, help="samples per push")
-    ap.add_argument("--lag", type=float, default=0.0, help="decision lag (s)")
-    ap.add_argument("--engine", choices=["auto", "live", "offline"], default="auto",
-                    help="live: the causal live network (20 ms frames); offline: the offline chord network run at "
-                         "the stream's edge (the engine used before the live network, and its fallback); auto: "
-                         "live when its checkpoint exists, as the daemon does")
+    ap.add_argument("--engines", default="steady,fast",
+                    help="comma-separated: steady (the offline chord network at the stream's edge; the default "
+                         "session) and/or fast (the causal live network); an engine whose checkpoint is absent is "
+                         "left out")
+    ap.add_argument("--lag", type=float, default=0.0, help="steady: decision lag (s)")
     ap.add_argument("--confirm", type=int, help="frames a new chord must hold before it is emitted "
-                                                "(default: the engine's)")
-    ap.add_argument("--penalty", type=float, help="Viterbi change penalty (log units; default: the engine's)")
-    ap.add_argument("--react", type=float, help="live engine: seconds a change is dated before the decoder "
-                                                "entered it (default: the engine's)")
+                                                "(default: each engine's)")
+    ap.add_argument("--penalty", type=float, help="Viterbi change penalty (log units; default: each engine's)")
+    ap.add_argument("--react", type=float, help="fast: seconds a change is dated before the decoder entered it")
     ap.add_argument("--edge", choices=["repeat", "zeros"], default="repeat",
-                    help="right padding of the newest frames for the conv front end")
-    ap.add_argument("--sure", type=float, help="a new chord at least this probable at its decision frame "
-                                               "skips the hysteresis (default: off)")
-    ap.add_argument("--hop", type=float, default=0.1, help="seconds between network runs (0.1, 0.05)")
-    ap.add_argument("--window", type=float, default=8.0, help="seconds of frames the network reads")
+                    help="steady: right padding of the newest frames for the conv front end")
+    ap.add_argument("--sure", type=float, help="steady: a new chord at least this probable at its decision "
+                                               "frame skips the hysteresis (default: off)")
+    ap.add_argument("--hop", type=float, default=0.1, help="steady: seconds between network runs (0.1, 0.05)")
+    ap.add_argument("--window", type=float, default=8.0, help="steady: seconds of frames the network reads")
     ap.add_argument("--beat-clock", action="store_true", help="send the song's tempo and beat grid as a DAW "
                                                                   "beat clock (beat-synchronous decisions)")
     ap.add_argument("--no-offline", action="store_true", help="skip the offline analyzer")
     ap.add_argument("--out-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    result = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, args.engine,
-                 lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
-                 edge_repeat=args.edge == "repeat", sure=args.sure, hop_s=args.hop, window_s=args.window,
-                 react_s=args.react)
+    from models.analysis.live_net import CHECKPOINT
+
+    engines = [e for e in args.engines.split(",") if e]
+    bad = [e for e in engines if e not in ENGINES]
+    if bad or not engines:
+        ap.error("--engines: steady and/or fast")
+    if "fast" in engines and not os.path.exists(CHECKPOINT + ".safetensors") and len(engines) > 1:
+        print("bench live: no live chord checkpoint; fast left out", file=sys.stderr)
+        engines.remove("fast")
+    results = {}
+    for engine in engines:
+        results[engine] = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, engine,
+                              lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
+                              edge_repeat=args.edge == "repeat", sure=args.sure, hop_s=args.hop,
+                              window_s=args.window, react_s=args.react)
     os.makedirs(args.out_dir, exist_ok=True)
-    name = ("live_beat_clock" if args.beat_clock else "live") + ("_offline_engine" if result["summary"]["engine"]
-                                                                  == "offline" and args.engine == "offline" else "")
+    name = "live_beat_clock" if args.beat_clock else "live"
     with open(os.path.join(args.out_dir, name + ".json"), "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=1)
-    md = markdown(result)
+        json.dump(results, fh, indent=1)
+    md = markdown(results)
     with open(os.path.join(args.out_dir, name + ".md"), "w", encoding="utf-8") as fh:
         fh.write(md)
-    print(json.dumps(result["summary"], indent=1) if args.json else md)
+    print(json.dumps({e: r["summary"] for e, r in results.items()}, indent=1) if args.json else md)
     return 0
 
 

@@ -283,7 +283,7 @@ def cmd_live(c, args):
         raise BandmateError("bad_params", "give --input FILE|DEVICE, or --list-devices")
     if os.path.isfile(args.input):
         _, result = stream_file(c, args.input, speed=args.speed, key=args.key, on_event=show,
-                                midi_port=args.midi_port, start=args.start,
+                                midi_port=args.midi_port, start=args.start, latency=args.latency,
                                 on_block=(lambda sid: clock.tick(c, sid)) if clock else None)
         print("%.1f s of audio, %d events, %.3f CPU s per audio s" % (
             result["audio_s"], result["events"], result["cpu_per_audio_s"]), file=sys.stderr)
@@ -291,7 +291,7 @@ def cmd_live(c, args):
     feed = EventFeed(c)
     started = c.request("live_start", {"source": "device", "device": args.input, "sample_rate": args.sample_rate,
                                        "channels": args.channels, "key": args.key,
-                                       "midi_port": args.midi_port})
+                                       "midi_port": args.midi_port, "latency": args.latency})
     feed.session = started["session"]
     print("listening to %s (Ctrl-C stops)" % args.input, file=sys.stderr)
     try:
@@ -394,6 +394,8 @@ def build_parser():
     p.add_argument("--sample-rate", type=int, default=44100, help="device sample rate (Hz)")
     p.add_argument("--channels", type=int, default=2, help="device channels")
     p.add_argument("--midi-port", help="play each chord's notes on this MIDI output port ('' = default)")
+    p.add_argument("--latency", choices=["steady", "fast"], help="steady (default): few false changes, about "
+                   "0.5 s to name a change; fast: the causal live network, about 0.15 s, more flicker")
     p.add_argument("--start", type=float, default=0.0, help="file input: start this many seconds into the file")
     p.add_argument("--events-file", help="also append each event to this file as one JSON line (DAW scripts)")
     p.add_argument("--clock-file", help="JSON file {tempo, beat, playing, stop} the DAW rewrites: sent as "

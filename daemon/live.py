@@ -136,22 +136,19 @@ class LiveSessions:
         self._watch = None
 
     # -- model -----------------------------------------------------------------------------------------------
-    def _chord_model(self):
-        """The warm live chord network (causal, low latency), else the offline chord network run at the stream's
-        edge; loaded into the pool on first use when the daemon started without it."""
+    def _chord_model(self, latency="steady"):
+        """The warm network of a latency mode: steady, the offline chord network run incrementally at the
+        stream's edge; fast, the causal live network. Loaded into the pool on first use when the daemon started
+        without it; not_available with the reason when it cannot load."""
         pool = self.service.pool
-        for name in ("live_chords", "chords"):
-            try:
-                return pool.get(name)
-            except BandmateError:
-                pass
-            if name in pool.specs:
-                try:
-                    pool.load([name])
-                    return pool.get(name)
-                except BandmateError:
-                    continue
-        return pool.get("chords")  # not_available with the reason when neither could load
+        name = "live_chords" if latency == "fast" else "chords"
+        try:
+            return pool.get(name)
+        except BandmateError:
+            pass
+        if name in pool.specs:
+            pool.load([name])
+        return pool.get(name)
 
     def _make_tracker_factory(self, model):
         from models.analysis.live import LiveChordTracker, LiveInputError
@@ -182,6 +179,9 @@ class LiveSessions:
 
             if parse_key(key) is None:
                 raise _bad("field 'key': not a key label like 'Eb:major'")
+        latency = p.get("latency") or "steady"
+        if latency not in ("steady", "fast"):
+            raise _bad("field 'latency': must be 'steady' or 'fast'")
         idle_s = p.get("idle_timeout", self.idle_s)
         if not 0 < idle_s <= 3600:
             raise _bad("field 'idle_timeout': must be in (0, 3600] seconds")
@@ -196,7 +196,7 @@ class LiveSessions:
         midi = ChordMidiOut(p["midi_port"]) if p.get("midi_port") is not None else None
         loop = asyncio.get_running_loop()
         try:
-            model = await loop.run_in_executor(None, self._chord_model)
+            model = await loop.run_in_executor(None, self._chord_model, latency)
         except Exception:
             if midi is not None:
                 midi.close()
@@ -214,8 +214,8 @@ class LiveSessions:
         self.sessions[sid] = session
         self._ensure_watch(loop)
         session.emit({"type": "started", "source": source, "sample_rate": sr, "channels": channels,
-                      "key": key, "time": 0.0, "emitted_at": 0.0})
-        return {"session": sid, "sample_rate": sr, "channels": channels}
+                      "key": key, "latency": latency, "time": 0.0, "emitted_at": 0.0})
+        return {"session": sid, "sample_rate": sr, "channels": channels, "latency": latency}
 
     def _get(self, sid):
         s = self.sessions.get(sid)

@@ -480,62 +480,92 @@ class LiveChordTracker:
         return self.cpu_s / max(self.audio_s, 1e-9)
 
 
+def _triad_groups():
+    """Chord state -> major/minor triad group (root * 2 + minor; N is the last group): the level the live
+    decoder decides changes at."""
+    from .chords import QUALITY_CLASSES
+
+    minor = {"min", "min7", "dim", "dim7", "hdim7"}
+    groups = np.zeros(N_STATES, dtype=np.int64)
+    for state in range(N_STATES - 1):
+        root, q = divmod(state, len(QUALITY_CLASSES))
+        groups[state] = 2 * root + (QUALITY_CLASSES[q] in minor)
+    groups[N_STATES - 1] = 24
+    return groups
+
+
 class OnlineChordDecoder:
-    """Forward Viterbi over chord states, one frame at a time, for the live network's 20 ms frames.
+    """Forward Viterbi, one frame at a time, for the live network's 20 ms frames.
 
-    The score carries over frames (staying is free, moving costs `penalty` log units); its argmax is the
-    current best chord. A new chord is announced once it has been the argmax for `confirm` frames in a row
-    (hysteresis); the back-pointers of the last few seconds date where the decoded path entered it. With a DAW
-    beat clock (`near_beat` True/False per frame) the penalty is halved just after a beat and doubled away from
-    beats: chords change on beats."""
+    The decoder decides at the major/minor triad level (24 triads + N: a chord's members, e.g. C, C7, Cmaj7,
+    Csus4, pooled): flips between a chord and its seventh are not changes, and the seventh is read from the
+    whole stretch once the triad is announced. The score carries over frames (staying is free, moving costs
+    `penalty` log units); its argmax is the current best triad. A new one is announced once it has been the
+    argmax for `confirm` frames in a row (hysteresis); the back-pointers of the last few seconds date where the
+    decoded path entered it, and the announced chord is the member state most probable since then. With a DAW
+    beat clock (`near_beat` True/False per frame) the penalty is halved just after a beat and multiplied by
+    `off_beat` away from beats: chords change on beats."""
 
-    def __init__(self, penalty: float, confirm: int, history: int = 150):
+    GROUPS = None
+
+    def __init__(self, penalty: float, confirm: int, history: int = 150, off_beat: float = 2.0):
         from collections import deque
 
+        if OnlineChordDecoder.GROUPS is None:
+            OnlineChordDecoder.GROUPS = _triad_groups()
         self.penalty = penalty
         self.confirm = max(1, int(confirm))
+        self.off_beat = float(off_beat)
         self.score = None
-        self.back = deque(maxlen=history)  # per frame: back-pointer array (state at the previous frame)
+        self.back = deque(maxlen=history)  # per frame: back-pointer array (group at the previous frame)
+        self.logp = deque(maxlen=history)  # per frame: chord-state log-probabilities
         self.bass = deque(maxlen=history)  # per frame: bass log-probabilities
         self.frame = -1
-        self.current = None
+        self.current = None  # the announced group
         self.run = (None, 0)
 
     def step(self, logp: np.ndarray, bass_logp: np.ndarray | None = None, near_beat=None):
         """One frame's (N_STATES,) log-probabilities. Returns None, or (state, entry frame, confidence, bass
         pitch class or None) when a new chord is announced."""
         self.frame += 1
-        penalty = self.penalty if near_beat is None else self.penalty * (0.5 if near_beat else 2.0)
-        k = len(logp)
+        penalty = self.penalty if near_beat is None else self.penalty * (0.5 if near_beat else self.off_beat)
+        groups = self.GROUPS
+        glp = np.full(25, -np.inf)
+        np.logaddexp.at(glp, groups, logp)
+        k = len(glp)
         if self.score is None:
-            self.score = logp.astype(np.float64).copy()
+            self.score = glp.copy()
             self.back.append(np.arange(k))
         else:
             best = int(np.argmax(self.score))
             move = self.score[best] - penalty
             stay = self.score >= move
             self.back.append(np.where(stay, np.arange(k), best))
-            self.score = np.where(stay, self.score, move) + logp
+            self.score = np.where(stay, self.score, move) + glp
         self.score -= self.score.max()
+        self.logp.append(logp)
         self.bass.append(bass_logp)
-        state = int(np.argmax(self.score))
+        group = int(np.argmax(self.score))
         prev, run = self.run
-        self.run = (state, run + 1 if state == prev else 1)
-        if state == self.current or self.run[1] < self.confirm:
+        self.run = (group, run + 1 if group == prev else 1)
+        if group == self.current or self.run[1] < self.confirm:
             return None
-        # trace the path back to where it entered `state`
-        entry, s, back = self.frame, state, list(self.back)
+        # trace the path back to where it entered `group`
+        entry, g, back = self.frame, group, list(self.back)
         for j in range(len(back) - 1, 0, -1):
-            s = int(back[j][s])
-            if s != state:
+            g = int(back[j][g])
+            if g != group:
                 break
             entry -= 1
-        self.current = state
+        self.current = group
+        n = min(len(self.logp), self.frame - entry + 1)
+        members = np.flatnonzero(groups == group)
+        since = np.sum(list(self.logp)[-n:], axis=0)
+        state = int(members[np.argmax(since[members])])
         bass = None
         if state != N_STATES - 1 and self.bass[-1] is not None:
-            n = min(len(self.bass), self.frame - entry + 1)
             bass = int(np.argmax(np.sum(list(self.bass)[-n:], axis=0)[:12]))
-        confidence = float(np.exp(logp[state] if state < len(logp) else 0.0))
+        confidence = float(np.exp(np.clip(glp[group], -50, 0)))
         return state, entry, confidence, bass
 
 

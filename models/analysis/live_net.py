@@ -75,7 +75,7 @@ class FrameFeatures:
         return out
 
 
-def build_live_model(hidden: int = 160):
+def build_live_model(hidden: int = 160, channels: int = 8):
     """The causal chord network (torch)."""
     from torch import nn
 
@@ -84,7 +84,7 @@ def build_live_model(hidden: int = 160):
 
         def __init__(self):
             super().__init__()
-            c = 8
+            c = channels
             self.hidden = hidden
             # a pitch-local filter bank shared along frequency (peaks, partials), then dense layers over it: the
             # cheap front end keeps training and 50 frames/s streaming on a laptop CPU
@@ -116,15 +116,16 @@ def load_live_model(checkpoint: str = CHECKPOINT):
 
     from safetensors.torch import load_file
 
-    hidden = 160
+    hidden, channels = 160, 8
     if os.path.exists(checkpoint + ".json"):
         with open(checkpoint + ".json", encoding="utf-8") as fh:
-            hidden = int(json.load(fh).get("hidden", hidden))
+            card = json.load(fh)
+            hidden, channels = int(card.get("hidden", hidden)), int(card.get("channels", channels))
     decoder = {}
     if os.path.exists(checkpoint + ".json"):
         with open(checkpoint + ".json", encoding="utf-8") as fh:
             decoder = json.load(fh).get("decoder") or {}
-    model = build_live_model(hidden)
+    model = build_live_model(hidden, channels)
     model.load_state_dict(load_file(checkpoint + ".safetensors"))
     # the decoder settings chosen for this checkpoint (train_live.tune), read by the live tracker
     model.decoder_defaults = {k: decoder[k] for k in ("change_penalty", "confirm", "react_s") if k in decoder}

@@ -139,8 +139,12 @@ MESSAGES = {m.type: m for m in [
                                          "(default 10)"),
         ("midi_port", "str", False, "play each chord's notes on this MIDI output port ('' = the default port); "
                                     "not_available where the OS or mido has none"),
+        ("latency", "str", False, "steady (default: the chord network with two seconds of context, few false "
+                                  "changes, about half a second to name a change) | fast (the causal live "
+                                  "network: names a change in about 0.15 s, with more passing flickers)"),
     ], [
         Field("session", "str", "the session id; its events on topic 'live' carry it"),
+        Field("latency", "str", "the engine the session runs: steady | fast"),
         Field("sample_rate", "int", "Hz"),
         Field("channels", "int", "channels"),
     ], False, "Start live chord analysis. Events on topic 'live' (PUB and OSC, one JSON argument over OSC): "
