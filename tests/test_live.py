@@ -363,6 +363,19 @@ def test_train_live_smoke(song, tmp_path):
     assert card["model"] == "live_chords" and card["training"]["steps"] == 2 and card["history"]
     assert (tmp_path / "ckpt" / "live_chords.md").read_text().startswith("# Model card")
     assert load_live_model(str(out)) is not None
+    # the decoder is tuned on the held-out song and its choice lands in the card, where the tracker reads it
+    assert main(["--tune", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
+    decoder = json.loads((tmp_path / "ckpt" / "live_chords.json").read_text())["decoder"]
+    assert {"change_penalty", "confirm", "react_s", "valid", "grid"} <= set(decoder)
+    assert load_live_model(str(out)).decoder_defaults["confirm"] == decoder["confirm"]
+
+
+def test_live_change_counting():
+    from models.analysis.train_live import is_change
+
+    assert is_change("C:maj", "A:min") and is_change("N", "C:maj")
+    assert not is_change("C:maj", "C:7") and not is_change("Bb:min", "Bb:min7")  # same at the majmin level
+    assert not is_change("C:maj", "N") and not is_change("C:maj", "C:dim")  # not scored at the majmin level
 
 
 def test_fast_latency_session_through_the_daemon(daemon, song):
