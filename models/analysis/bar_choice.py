@@ -54,9 +54,10 @@ def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_
     beat_change = np.zeros(n, dtype=bool)
     on_beat = np.full(len(changes), -1)
     if len(changes):
-        d = np.abs(changes[:, None] - times[None, :])
-        j = d.argmin(axis=1)
-        ok = d[np.arange(len(changes)), j] <= 0.07
+        from .tempo_octave import nearest
+
+        j, d = nearest(changes, times)
+        ok = d <= 0.07
         on_beat[ok] = j[ok]
         beat_change[j[ok]] = True
     dec_phase = int(np.flatnonzero(np.asarray(positions) == 1)[0]) % decoder_bar \
