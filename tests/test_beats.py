@@ -126,20 +126,21 @@ def test_tempo_octave_grids_features_and_choice():
     chords = [{"start": float(t), "end": float(t + 2.0), "label": lab}
               for t, lab in zip(np.arange(0.5, 18.0, 2.0), ["C:maj", "G:maj", "A:min", "F:maj"] * 3)]
     cands = to.candidates(times, positions, beat_act, np.zeros(n), beat_act, chords, fps)
-    assert [c[0] for c in cands] == [0.5, 1.0, 2.0]
-    assert [round(c[1]) for c in cands] == [60, 120, 240]
+    assert [c[0] for c in cands] == [0.5, 2.0 / 3.0, 1.0, 1.5, 2.0]
+    assert [round(c[1]) for c in cands] == [60, 80, 120, 180, 240]
+    assert np.allclose(to.grid_for(times, positions, 1.5)[:4], [0.5, 0.5 + 1 / 3, 0.5 + 2 / 3, 1.5])
     f = {c[0]: dict(zip(to.FEATURES, c[2])) for c in cands}
     assert f[1.0]["act_on"] > f[2.0]["act_on"] and f[1.0]["act_mid"] < f[0.5]["act_mid"]
     assert f[1.0]["chord_changes_on_grid"] == 1.0 and f[1.0]["log2_beats_per_chord"] == pytest.approx(2.0)
     assert to.choose(cands, None)[0] == 1.0  # no model: the decoder's level
     # a fitted model learns from groups where the x1 grid is right
-    model = to.fit([(np.stack([c[2] for c in cands]), 1)] * 5 + [(np.stack([c[2] for c in cands[1:]]), 0)] * 2)
+    model = to.fit([(np.stack([c[2] for c in cands]), 2)] * 5 + [(np.stack([c[2] for c in cands[2:]]), 0)] * 2)
     rel, bpm, probs = to.choose(cands, model)
     assert rel == 1.0 and round(bpm) == 120 and probs["1.0"] > 0.5
     # an out-of-range level is no candidate
     slow = to.candidates(times * 3, positions, np.zeros(int(61 * fps)), np.zeros(int(61 * fps)),
                          np.zeros(int(61 * fps)), None, fps)
-    assert [c[0] for c in slow] == [1.0, 2.0]
+    assert [c[0] for c in slow] == [1.0, 1.5, 2.0]
 
 
 def test_bar_choice_reads_chord_changes():

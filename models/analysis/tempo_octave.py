@@ -1,10 +1,13 @@
-"""Tempo octave: choosing the beat level (half, as decoded, or double) after the bar-pointer decoder.
+"""Tempo octave: choosing the beat level (half, as decoded, double, or 3:2 either way) after the bar-pointer
+decoder.
 
 The decoder (beats.py) finds a steady pulse, but on a 61 BPM ballad with eighth-note arpeggios or a 180 BPM
-march the pulse it finds is often an octave away from the tactus people count. This step scores three beat
-grids built from the decoded beats — every other beat (x0.5), the beats (x1), the beats and their midpoints
-(x2) — with a linear model over features that describe how music sits on a beat level:
+march the pulse it finds is often an octave (or a 3:2 step) away from the tactus people count. This step
+scores five beat grids built from the decoded beats — every other beat (x0.5), the beats (x1), the beats and
+their midpoints (x2), three beats in the time of two (x1.5) and two in the time of three (x2/3) — with a
+linear model over features that describe how music sits on a beat level:
 
+  level         which grid (indicators for x0.5, x2, x1.5 and x2/3, the last two interpolated between beats)
   tempo         log2(BPM / 100) and its square (a learned tempo preference)
   activation    the beat network's peak activation on the grid, between grid beats, and their difference;
                 the downbeat activation on the grid
@@ -26,8 +29,8 @@ import os
 
 import numpy as np
 
-RELATIONS = (0.5, 1.0, 2.0)
-FEATURES = ("bias_x0.5", "bias_x2", "log2_bpm", "log2_bpm_sq", "act_on", "act_mid", "act_on_minus_mid",
+RELATIONS = (0.5, 2.0 / 3.0, 1.0, 1.5, 2.0)
+FEATURES = ("bias_x0.5", "bias_x2", "bias_x1.5", "bias_x2/3", "log2_bpm", "log2_bpm_sq", "act_on", "act_mid", "act_on_minus_mid",
             "downbeat_on", "chord_changes_on_grid", "log2_beats_per_chord", "log2_onsets_per_beat")
 # derived from the raw features before scoring: how far chords are from lasting a bar of four beats (either
 # way), and whether the network never fires between grid beats (the grid is already the finest level it hears)
@@ -43,6 +46,9 @@ def grid_for(times: np.ndarray, positions: np.ndarray, relation: float) -> np.nd
     times = np.asarray(times, dtype=np.float64)
     if relation == 1.0 or len(times) < 2:
         return times
+    if relation in (1.5, 2.0 / 3.0):  # three beats in the time of two, or two in the time of three
+        idx = np.arange(0.0, len(times) - 1 + 1e-9, 1.0 / relation)
+        return np.interp(idx, np.arange(len(times)), times)
     if relation == 2.0:
         mids = 0.5 * (times[:-1] + times[1:])
         return np.sort(np.concatenate([times, mids]))
@@ -104,7 +110,7 @@ def candidate_features(grid: np.ndarray, relation: float, beat_act: np.ndarray, 
         peaks = 0
     per_beat = float(np.log2((peaks + 1.0) / len(grid)))
     lb = float(np.log2(bpm / 100.0))
-    return np.array([relation == 0.5, relation == 2.0, lb, lb * lb, on.mean(), mid.mean() if len(mid) else 0.0,
+    return np.array([relation == 0.5, relation == 2.0, relation == 1.5, relation == 2.0 / 3.0, lb, lb * lb, on.mean(), mid.mean() if len(mid) else 0.0,
                      on.mean() - (mid.mean() if len(mid) else 0.0), down.mean(), aligned, beats_per_chord,
                      per_beat], dtype=np.float64)
 
@@ -155,7 +161,8 @@ def choose(cands: list, model: dict | None) -> tuple[float, float, dict]:
     return cands[best][0], cands[best][1], {str(c[0]): round(float(q), 3) for c, q in zip(cands, p)}
 
 
-def fit(groups: list, l2: float = 1e-2, transform=expand, indicators=(0, 1, -1), names=FEATURES + DERIVED) -> dict:
+def fit(groups: list, l2: float = 1e-2, transform=expand, indicators=(0, 1, 2, 3, -1),
+        names=FEATURES + DERIVED) -> dict:
     """Conditional-logit weights from groups [(features (n_cands, F), index of the right candidate)]:
     `transform` maps raw features to the scored ones, whose `indicators` columns (0/1) are not standardised."""
     from scipy.optimize import minimize

@@ -6,7 +6,7 @@ and the bar length and phase (bar_choice.py).
 
 For every song: the beat network's activations, onset envelopes and the chord network's segments (cached per
 set under --cache, about 0.4 s a song). Then
-1. tempo octave: the three candidate grids (x0.5, x1, x2) of the first decoding; the right one is within 4 % of
+1. tempo octave: the candidate grids (x0.5, x2/3, x1, x1.5, x2) of the first decoding; the right one is within 4 % of
    the song's true tempo (songs where none is are left out);
 2. bars: with the fitted octave model applied, every (beats per bar, phase) over the final beats; the right one
    has the best downbeat F-measure against the truth (left out under 0.8).
@@ -150,8 +150,8 @@ def main(argv=None) -> int:
     seconds = round(time.time() - t0, 1)
     os.makedirs(a.out_dir, exist_ok=True)
     for name, model, what in (
-            ("tempo_octave", octave, "a conditional logit over three beat levels (x0.5, x1, x2 of the bar-pointer "
-                                     "decoding)"),
+            ("tempo_octave", octave, "a conditional logit over five beat levels (x0.5, x2/3, x1, x1.5, x2 of the "
+                                     "bar-pointer decoding)"),
             ("bar_choice", bars, "a conditional logit over bar lengths (2, 3, 4 beats) and phases over the final "
                                  "beats")):
         card = dict(model, model=name, version=version, data=data, valid=valid, seconds=seconds,
