@@ -18,7 +18,6 @@ the file the decoder's bars are kept.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -77,25 +76,20 @@ def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_
     return out
 
 
-_MODEL: dict = {}
-
-
 def load(path: str = CHECKPOINT) -> dict | None:
-    if path not in _MODEL:
-        if not os.path.exists(path):
-            return None
-        with open(path, encoding="utf-8") as fh:
-            _MODEL[path] = json.load(fh)
-    return _MODEL[path]
+    """The fitted weights {weights, mean, std} or None without the file."""
+    from .tempo_octave import load as load_json
+
+    return load_json(path)
 
 
 def choose(cands: list, model: dict | None):
     """(beats per bar, phase) of the best candidate, or None without a model or candidates."""
+    from .tempo_octave import scores
+
     if model is None or not cands:
         return None
-    w, mean, std = (np.asarray(model[k]) for k in ("weights", "mean", "std"))
-    scores = np.array([((c[2] - mean) / std) @ w for c in cands])
-    best = int(np.argmax(scores))
+    best = int(np.argmax(scores([c[2] for c in cands], model)))
     return cands[best][0], cands[best][1]
 
 

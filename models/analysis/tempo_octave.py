@@ -147,15 +147,19 @@ def load(path: str = CHECKPOINT) -> dict | None:
     return _MODEL[path]
 
 
+def scores(features: list, model: dict) -> np.ndarray:
+    """The linear scores of candidates' (already transformed) feature vectors under a fitted model."""
+    w, mean, std = (np.asarray(model[k]) for k in ("weights", "mean", "std"))
+    return np.array([((np.asarray(f) - mean) / std) @ w for f in features])
+
+
 def choose(cands: list, model: dict | None) -> tuple[float, float, dict]:
     """(relation, bpm, {relation: probability}) of the best candidate; x1 without a model."""
     x1 = next((c for c in cands if c[0] == 1.0), None)
     if model is None or not cands or x1 is None:
         return 1.0, (x1[1] if x1 else 0.0), {}
-    w = np.asarray(model["weights"])
-    mean, std = np.asarray(model["mean"]), np.asarray(model["std"])
-    scores = np.array([((expand(c[2]) - mean) / std) @ w for c in cands])
-    p = np.exp(scores - scores.max())
+    s = scores([expand(c[2]) for c in cands], model)
+    p = np.exp(s - s.max())
     p /= p.sum()
     best = int(np.argmax(p))
     return cands[best][0], cands[best][1], {str(c[0]): round(float(q), 3) for c, q in zip(cands, p)}

@@ -24,7 +24,7 @@ import numpy as np
 from .beats import BEATS_PER_BAR, CLASSES, FPS, HOP, MAX_BPM, MIN_BPM, MODEL_SR, N_BANDS, build_model, \
     frame_targets, log_band_magnitudes, network_input, track_features
 from .features import load_mono
-from .train_chords import set_metadata, split_sets
+from .train_chords import optimizer_step, set_metadata, split_sets
 
 CACHE_HOP = HOP // 3  # 147 samples: frame 3k of the cache is frame k of the network's input
 CACHE_FPS = MODEL_SR / CACHE_HOP  # 150 frames/s
@@ -192,12 +192,7 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
         for _ in range(steps_per_epoch):
             x, y = next(gen)
             loss = loss_fn(model, torch.from_numpy(x), torch.from_numpy(y))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(optimizer_step(model, opt, sched, loss))
             done_steps += 1
         out_of_time = max_minutes is not None and time.time() - t0 > 60 * max_minutes
         last = epoch == epochs - 1 or out_of_time

@@ -160,6 +160,18 @@ def loss_fn(model, x, y):
     return l_root + l_quality + 0.5 * l_bass, (l_root.item(), l_quality.item(), l_bass.item())
 
 
+def optimizer_step(model, opt, sched, loss, clip: float = 5.0) -> float:
+    """One optimisation step on `loss` with gradient-norm clipping; returns the loss value."""
+    import torch
+
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def predict(model, spec: np.ndarray, change_penalty: float = 6.0, duration: float | None = None):
     """Chord segments of one song's spectrogram (frames, bins) at HOP_S seconds per frame."""
     import torch
@@ -228,12 +240,7 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
         for _ in range(steps_per_epoch):
             x, y = next(gen)
             loss, parts = loss_fn(model, torch.from_numpy(x), torch.from_numpy(y))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(optimizer_step(model, opt, sched, loss))
         val = evaluate(model, valid_dir, valid_files, limit=40) if (epoch + 1) % 5 == 0 or epoch == epochs - 1 \
             else {}
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "valid": val,

@@ -26,7 +26,7 @@ import numpy as np
 
 from .chords import NO_CHORD, QUALITY_CLASSES, frame_targets, state_log_probs
 from .live_net import HOP_S, build_live_model, causal_features
-from .train_chords import augment_timbre, load_index, loss_fn, set_metadata, transpose
+from .train_chords import augment_timbre, load_index, loss_fn, optimizer_step, set_metadata, transpose
 
 
 def cache_set(set_dir: str, cache_dir: str, progress=True) -> list[str]:
@@ -135,12 +135,7 @@ def train(train_dirs: str, out: str, steps=3000, batch=16, crop=300, lr=1e-3, se
     for step in range(1, steps + 1):
         x, y = next(gen)
         loss, _ = loss_fn(model, torch.from_numpy(x), torch.from_numpy(y))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(model, opt, sched, loss))
         if step % eval_every == 0 or step == steps:
             val = validate(model, valid_data)
             history.append({"step": step, "train_loss": round(float(np.mean(losses)), 4), "valid": val,

@@ -125,7 +125,7 @@ def fit_both(rows: list[dict], l2: float):
 
 
 def main(argv=None) -> int:
-    from . import bar_choice, tempo_octave
+    from . import tempo_octave
 
     ap = argparse.ArgumentParser(prog="bandmate train octave", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
