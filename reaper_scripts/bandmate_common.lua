@@ -310,8 +310,8 @@ end
 
 local config_cache
 --- Settings: the installer's bandmate_config.lua, then the producer's bandmate_user.lua over it (both next to the
---- scripts): bandmate = {argv...}, endpoint, pub_endpoint, token, timeout, work_dir, live_input. Without them,
---- `bandmate` on the PATH and the running daemon's own endpoints.
+--- scripts): bandmate = {argv...}, endpoint, pub_endpoint, token, timeout, work_dir, live_input, live_latency.
+--- Without them, `bandmate` on the PATH and the running daemon's own endpoints.
 function M.config()
   if config_cache then return config_cache end
   local cfg = {}

@@ -528,7 +528,8 @@ def test_live_chords_on_older_reaper_daemon_down_and_no_item(reaper, song):
 
 def test_live_chords_from_an_input_device_needs_no_item(reaper, daemon):
     """With live_input set the daemon listens to that device; here there is none, and the window says why."""
-    configure(reaper.dir, reaper.work, daemon.zmq, daemon.pub, extra='  live_input = "No Such Device",')
+    configure(reaper.dir, reaper.work, daemon.zmq, daemon.pub,
+              extra='  live_input = "No Such Device", live_latency = "fast",')
     path = script(reaper, "bandmate_live_chords.lua")
     no_error(reaper.run(path))
     assert not reaper.messages() and reaper.S.toggles[reaper.S.command_id] == 1

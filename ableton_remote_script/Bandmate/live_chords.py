@@ -69,6 +69,8 @@ class LiveChordsHandler(Handler):
                 params["device"] = str(self.settings["live_device"])
             if self.settings.get("live_key"):
                 params["key"] = self.settings["live_key"]
+            if self.settings.get("live_latency"):
+                params["latency"] = self.settings["live_latency"]
             try:
                 reply = yield from self.link.call("live_start", params)
             except DaemonError:
