@@ -68,6 +68,7 @@ class LiveChordTracker:
                  window_s: float = 8.0, tail_s: float = 2.0, change_penalty: float | None = None,
                  confirm: int | None = None, channels: int | None = None, edge_repeat: bool = True,
                  sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
+                 min_prob: float | None = None,
                  key_window_s: float = 30.0, key_hold_s: float = 4.0):
         import soxr
         import torch
@@ -83,6 +84,7 @@ class LiveChordTracker:
             change_penalty = tuned.get("change_penalty", CAUSAL_PENALTY) if change_penalty is None else change_penalty
             confirm = int(tuned.get("confirm", CAUSAL_CONFIRM)) if confirm is None else confirm
             self.react_s = tuned.get("react_s", CAUSAL_REACT_S) if react_s is None else react_s
+            self.min_prob = tuned.get("min_prob", 0.0) if min_prob is None else min_prob
             self.beat_window_s = beat_window_s
         else:
             change_penalty = 2.0 if change_penalty is None else change_penalty
@@ -137,7 +139,7 @@ class LiveChordTracker:
         if self.causal:
             self.net = live_net.StreamingLiveNet(self.model)
             self.featurizer = live_net.FrameFeatures()
-            self.decoder = OnlineChordDecoder(self.penalty, self.confirm)
+            self.decoder = OnlineChordDecoder(self.penalty, self.confirm, min_prob=self.min_prob)
             self.buf = np.zeros(live_net.N_LONG, dtype=np.float32)
             self.buf_start = -live_net.N_LONG
             self.next_frame = 1
@@ -501,14 +503,16 @@ class OnlineChordDecoder:
     Csus4, pooled): flips between a chord and its seventh are not changes, and the seventh is read from the
     whole stretch once the triad is announced. The score carries over frames (staying is free, moving costs
     `penalty` log units); its argmax is the current best triad. A new one is announced once it has been the
-    argmax for `confirm` frames in a row (hysteresis); the back-pointers of the last few seconds date where the
+    argmax, with a frame probability of at least `min_prob`, for `confirm` frames in a row (hysteresis; the
+    probability gate keeps the network's passing doubts from being announced); the back-pointers of the last few seconds date where the
     decoded path entered it, and the announced chord is the member state most probable since then. With a DAW
     beat clock (`near_beat` True/False per frame) the penalty is halved just after a beat and multiplied by
     `off_beat` away from beats: chords change on beats."""
 
     GROUPS = None
 
-    def __init__(self, penalty: float, confirm: int, history: int = 150, off_beat: float = 2.0):
+    def __init__(self, penalty: float, confirm: int, history: int = 150, off_beat: float = 2.0,
+                 min_prob: float = 0.0):
         from collections import deque
 
         if OnlineChordDecoder.GROUPS is None:
@@ -516,6 +520,7 @@ class OnlineChordDecoder:
         self.penalty = penalty
         self.confirm = max(1, int(confirm))
         self.off_beat = float(off_beat)
+        self.min_prob = float(min_prob)  # a frame counts toward the hysteresis only when the triad is this probable
         self.score = None
         self.back = deque(maxlen=history)  # per frame: back-pointer array (group at the previous frame)
         self.logp = deque(maxlen=history)  # per frame: chord-state log-probabilities
@@ -547,7 +552,8 @@ class OnlineChordDecoder:
         self.bass.append(bass_logp)
         group = int(np.argmax(self.score))
         prev, run = self.run
-        self.run = (group, run + 1 if group == prev else 1)
+        sure = self.min_prob <= 0.0 or glp[group] >= np.log(self.min_prob)
+        self.run = (group, (run + 1 if group == prev else 1) if sure else 0)
         if group == self.current or self.run[1] < self.confirm:
             return None
         # trace the path back to where it entered `group`
