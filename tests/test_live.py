@@ -397,3 +397,25 @@ def test_fast_latency_session_through_the_daemon(daemon, song):
     assert chords and all(e["time"] <= e["emitted_at"] + 1e-6 for e in chords)
     majmin, _ = _score(events, truth, sf.info(path).duration)
     assert majmin > 0.4, majmin  # chance is well under 0.1
+
+
+def test_live_network_tracker_bad_blocks_and_silence():
+    from models.analysis.live import LiveChordTracker, LiveInputError
+    from models.analysis.live_net import load_live_model
+
+    model = load_live_model()
+    if model is None:
+        pytest.skip("no live chord checkpoint (bandmate train live)")
+    tr = LiveChordTracker(model, 48000, channels=2)
+    with pytest.raises(LiveInputError):
+        tr.push(np.zeros((10, 3), np.float32))
+    with pytest.raises(LiveInputError):
+        tr.push(np.array([[np.nan, 0.0]], np.float32))
+    assert tr.push(np.zeros((0, 2), np.float32)) == []
+    events = []
+    for _ in range(40):  # 2 s of silence in 50 ms blocks, then a clipped block
+        events += tr.push(np.zeros((2400, 2), np.float32))
+    events += tr.push(np.ones((2400, 2), np.float32)) + tr.flush()
+    assert [e["label"] for e in events if e["type"] == "chord"][:1] == ["N"]
+    assert any(e["type"] == "clipping" for e in events)
+    assert tr.flush() == []  # a second flush adds nothing
