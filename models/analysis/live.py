@@ -1,7 +1,13 @@
 """Live chord tracking: audio blocks in, chord and key events out, while a track plays.
 
-The tracker reads the same features as the offline analyzer (features.log_freq_spectrogram: 22.05 kHz mono,
-n_fft 4096, frames 0.1 s apart, 176 half-semitone bins), so the offline chord network runs unchanged:
+Two engines share the input, event and key handling below; the model passed in picks one:
+- steady (the offline chord network, chords.py; the daemon's default session): described step by step next;
+- fast (the causal live network, live_net.py, `causal = True`): every 20 ms, features of windows ending at the
+  newest sample, one GRU step, and OnlineChordDecoder (triad-level forward Viterbi with a probability-gated
+  hysteresis; its settings come from the network's model card, `bandmate train live --tune`).
+
+The steady engine reads the same features as the offline analyzer (features.log_freq_spectrogram: 22.05 kHz
+mono, n_fft 4096, frames 0.1 s apart, 176 half-semitone bins), so the offline chord network runs unchanged:
 
   resample   each pushed block (samples, channels) is mixed to mono and resampled to 22.05 kHz as it arrives
              (soxr's streaming resampler), into a ring of the last few seconds
