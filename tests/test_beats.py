@@ -167,3 +167,15 @@ def test_bar_choice_reads_chord_changes():
     weights[bc.FEATURES.index("downbeats_with_change")] = 1.0
     model = {"weights": weights.tolist(), "mean": [0.0] * len(weights), "std": [1.0] * len(weights)}
     assert bc.choose(cands, model) == (4, 2)
+
+
+def test_tempo_change_survives_the_tempo_chooser():
+    model = beats.load_beat_model()
+    if model is None:
+        pytest.skip("no trained beat checkpoint (bandmate train beats)")
+    y1, _ = click_track(70.0, 4, 15.0)
+    y2, _ = click_track(90.0, 4, 15.0)
+    out = beats.track_beats(model, np.concatenate([y1, y2]))
+    tempi = [seg["bpm"] for seg in out["tempo_map"]]
+    assert any(abs(t / 70.0 - 1) < 0.04 for t in tempi) and any(abs(t / 90.0 - 1) < 0.04 for t in tempi), tempi
+    assert out["tempo_map"][0]["time"] == 0.0 and 13.0 < out["tempo_map"][-1]["time"] < 17.0

@@ -549,8 +549,11 @@ def track_activations(act: np.ndarray, onsets: np.ndarray, low_onsets: np.ndarra
         if collect is not None:
             collect["octave"] = cands
         relation, bpm_c, _ = tempo_octave.choose(cands, model)
-        if relation != 1.0:  # decode again at the chosen level
-            f2, p2, b2 = decode_long(act[first:last], beat_periods(bpm_c / 1.08, bpm_c * 1.08), bar_set)
+        if relation != 1.0:  # decode again at the chosen level, over the tempi the first decoding went through
+            ibi = np.diff(times)
+            lo, hi = (60.0 / np.percentile(ibi, 95), 60.0 / np.percentile(ibi, 5)) if len(ibi) >= 2 else (bpm_c, bpm_c)
+            lo, hi = min(lo * relation, bpm_c), max(hi * relation, bpm_c)
+            f2, p2, b2 = decode_long(act[first:last], beat_periods(lo / 1.08, hi * 1.08), bar_set)
             if len(f2) >= 2:
                 frames, positions, per_bar = f2 + first, p2, b2
                 times = refine_times(frames, beat_act)
