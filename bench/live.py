@@ -97,7 +97,7 @@ def latencies(events, ref):
 ENGINES = ("steady", "fast")
 
 
-def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="steady", **tracker_kw):
+def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="steady", stride=1, **tracker_kw):
     """One engine over the first `limit` songs of a set: steady (the offline chord network at the stream's
     edge, the daemon's default) or fast (the causal live network)."""
     import torch
@@ -117,7 +117,7 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
     if engine == "fast":  # the steady engine's frame settings mean nothing to the live network
         tracker_kw = {k: v for k, v in tracker_kw.items() if k in ("change_penalty", "confirm", "react_s")}
     tracker_kw = {k: v for k, v in tracker_kw.items() if v is not None}
-    songs = load_index(set_dir)[:limit]
+    songs = load_index(set_dir)[::max(1, stride)][:limit]
     rows, lat_all, misses_all = [], [], 0
     for song in songs:
         truth = _truth(set_dir, song)
@@ -218,6 +218,8 @@ def main(argv=None):
     ap.add_argument("--set", default="/tmp/data/test", help="songbook set (index.json)")
     ap.add_argument("--limit", type=int, default=10, help="songs")
     ap.add_argument("--block", type=int, default=512, help="samples per push")
+    ap.add_argument("--stride", type=int, default=1, help="every Nth song of the set (e.g. 10 on train_h: the "
+                                                          "songs the chord network held out for validation)")
     ap.add_argument("--engines", default="steady,fast",
                     help="comma-separated: steady (the offline chord network at the stream's edge; the default "
                          "session) and/or fast (the causal live network); an engine whose checkpoint is absent is "
@@ -251,7 +253,7 @@ def main(argv=None):
     results = {}
     for engine in engines:
         results[engine] = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, engine,
-                              lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
+                              stride=args.stride, lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
                               edge_repeat=args.edge == "repeat", sure=args.sure, hop_s=args.hop,
                               window_s=args.window, react_s=args.react)
     os.makedirs(args.out_dir, exist_ok=True)
