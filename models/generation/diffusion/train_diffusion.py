@@ -123,71 +123,59 @@ def main(argv=None):
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
     st = U.load_state(state_path)
-    step, history, best, best_sd, elapsed = 0, {"train": [], "valid": []}, float("inf"), None, 0.0
-    if st is not None and st["config"] == [cond_cfg, unet_cfg]:
+    resume = st is not None and st["config"] == [cond_cfg, unet_cfg]
+    if resume:
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
-        step, history, best, best_sd, elapsed = st["step"], st["history"], st["best"], st["best_sd"], st["elapsed"]
-        rng = np.random.default_rng(args.seed + rank + step)
-        print("resumed at step %d (best valid %.4f)" % (step, best))
+    prog = U.Progress(st if resume else None)
+    if resume:
+        rng = np.random.default_rng(args.seed + rank + prog.step)
+        print("resumed at step %d (best valid %.4f)" % (prog.step, prog.best))
     ddp = U.wrap_ddp(model, device, world)
     print("conditioner %d + U-Net %d parameters, %d train / %d valid crops, device %s x%d" % (
         count_parameters(model.conditioner), count_parameters(model.unet), len(train), len(valid), device, world))
     cap = U.TimeCap(args.minutes)
-    t0, running = time.time(), []
     warmup = 200
-    while step < args.steps and not cap.done():
+    while prog.step < args.steps and not cap.done():
         idx = np.sort(rng.choice(train, size=args.batch, replace=False))
         x0 = torch.from_numpy(lat[idx]).to(device)
         it = torch.from_numpy(ints[idx].astype(np.int64)).to(device)
         fl = torch.from_numpy(floats[idx].astype(np.float32)).to(device)
         drop = torch.from_numpy(rng.random(len(idx)) < CONDITION_DROP).to(device)
         for gr in opt.param_groups:
-            gr["lr"] = args.lr * min(1.0, (step + 1) / warmup)
+            gr["lr"] = args.lr * min(1.0, (prog.step + 1) / warmup)
         loss = training_loss(lambda x, t, n: ddp(x, t, it, fl, drop), x0, None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
-            d = min(args.ema, (1 + step) / (10 + step))
+            d = min(args.ema, (1 + prog.step) / (10 + prog.step))
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-        step += 1
-        running.append(float(loss.detach()))
-        if step % args.eval_every == 0 and rank == 0:
-            v = valid_loss(ema, lat, ints, floats, valid, device)
-            history["train"].append((step, float(np.mean(running))))
-            history["valid"].append((step, v))
-            running = []
-            if v < best:
-                best = v
-                best_sd = {k: t.detach().cpu().clone() for k, t in ema.state_dict().items()}
-            now = elapsed + time.time() - t0
-            print("step %d  train %.4f  valid(EMA) %.4f  best %.4f  %.0f s" % (step, history["train"][-1][1], v,
-                                                                             best, now), flush=True)
+        prog.add(loss)
+        if prog.step % args.eval_every == 0 and rank == 0:
+            now = prog.record(valid_loss(ema, lat, ints, floats, valid, device), ema.state_dict(), "valid(EMA)")
             U.save_state(state_path, model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
-                         step=step, history=history, best=best, best_sd=best_sd, elapsed=now,
-                         config=[cond_cfg, unet_cfg])
+                         config=[cond_cfg, unet_cfg], **prog.saved(now))
     if rank != 0:
         return 0
-    elapsed += time.time() - t0
-    if best_sd is None:
-        best_sd = ema.state_dict()
+    prog.finish()
+    best_sd = prog.best_sd if prog.best_sd is not None else ema.state_dict()
     card = {"name": "diffusion", "version": "diffusion-0.1", "conditioner": cond_cfg, "unet": unet_cfg,
             "vae": {"path": os.path.basename(args.vae), "version": vae_card.get("version"),
                     "latent_scale": vae_card.get("latent_scale")},
             "objective": "v-prediction, cosine schedule, classifier-free guidance (drop %.2f)" % CONDITION_DROP,
             "parameters": {"conditioner": count_parameters(model.conditioner), "unet": count_parameters(model.unet)},
-            "steps": step, "batch": args.batch * world, "lr": args.lr, "ema": args.ema,
-            "train_seconds": round(elapsed, 1), "best_valid_v_mse": round(best, 5),
+            "steps": prog.step, "batch": args.batch * world, "lr": args.lr, "ema": args.ema,
+            "train_seconds": round(prog.elapsed, 1), "best_valid_v_mse": round(prog.best, 5),
             "data": {"cache": args.data, "sets": meta.get("sets"), "fonts": meta.get("fonts"),
                      "train_crops": len(train), "valid_crops": len(valid)},
-            "history": history}
+            "history": prog.history}
     U.save_checkpoint(args.out, best_sd, card)
-    U.plot_curves(args.plot, history, "Diffusion U-Net: v-prediction MSE")
-    print("saved %s (.safetensors, .json), best valid %.4f" % (args.out, best))
+    U.plot_curves(args.plot, prog.history, "Diffusion U-Net: v-prediction MSE")
+    print("saved %s (.safetensors, .json), best valid %.4f" % (args.out, prog.best))
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -92,19 +91,19 @@ def main(argv=None):
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
     st = U.load_state(state_path)
-    step, history, best, best_sd, elapsed = 0, {"train": [], "valid": []}, float("inf"), None, 0.0
-    if st is not None and st["config"] == cfg:
+    resume = st is not None and st["config"] == cfg
+    if resume:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
-        step, history, best, best_sd, elapsed = st["step"], st["history"], st["best"], st["best_sd"], st["elapsed"]
-        rng = np.random.default_rng(args.seed + rank + step)
-        print("resumed at step %d (best valid %.4f)" % (step, best))
+    prog = U.Progress(st if resume else None)
+    if resume:
+        rng = np.random.default_rng(args.seed + rank + prog.step)
+        print("resumed at step %d (best valid %.4f)" % (prog.step, prog.best))
     ddp = U.wrap_ddp(model, device, world)
     print("SpectralVAE: %d parameters, %d train / %d valid crops, device %s x%d" % (count_parameters(model),
           len(train), len(valid), device, world))
     cap = U.TimeCap(args.minutes)
-    t0, running = time.time(), []
-    while step < args.steps and not cap.done():
+    while prog.step < args.steps and not cap.done():
         idx = rng.choice(train, size=args.batch, replace=False)
         x = log_magnitude(batch_audio(audio, idx, rng).to(device))
         recon, kl = ddp(x)
@@ -113,27 +112,14 @@ def main(argv=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
-        running.append(float(loss.detach()))
-        if step % args.eval_every == 0 and rank == 0:
-            v = evaluate(model, audio, valid, device)
-            history["train"].append((step, float(np.mean(running))))
-            history["valid"].append((step, v))
-            running = []
-            if v < best:
-                best = v
-                best_sd = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
-            now = elapsed + time.time() - t0
-            print("step %d  train %.4f  valid %.4f  best %.4f  %.0f s" % (step, history["train"][-1][1], v, best,
-                                                                        now), flush=True)
-            U.save_state(state_path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history,
-                         best=best, best_sd=best_sd, elapsed=now, config=cfg)
+        prog.add(loss)
+        if prog.step % args.eval_every == 0 and rank == 0:
+            now = prog.record(evaluate(model, audio, valid, device), model.state_dict())
+            U.save_state(state_path, model=model.state_dict(), opt=opt.state_dict(), config=cfg, **prog.saved(now))
     if rank != 0:
         return 0
-    elapsed += time.time() - t0
-    if best_sd is None:
-        best_sd = model.state_dict()
-    model.load_state_dict(best_sd)
+    prog.finish()
+    model.load_state_dict(prog.best_sd if prog.best_sd is not None else model.state_dict())
     model = model.cpu().eval()
     with torch.no_grad():   # latent scale on training crops
         xs = torch.from_numpy(np.asarray(audio[np.sort(np.asarray(train)[:256])], np.float32))
@@ -142,15 +128,15 @@ def main(argv=None):
     report = reconstruction_report(model, audio, valid)
     card = {"name": "vae", "version": "vae-0.1", "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
             "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": float(model.latent_scale),
-            "parameters": count_parameters(model), "steps": step, "batch": args.batch * world,
-            "train_seconds": round(elapsed, 1), "best_valid_l1": round(best, 5),
-            "final_train_l1": history["train"][-1][1] if history["train"] else None,
+            "parameters": count_parameters(model), "steps": prog.step, "batch": args.batch * world,
+            "train_seconds": round(prog.elapsed, 1), "best_valid_l1": round(prog.best, 5),
+            "final_train_l1": prog.history["train"][-1][1] if prog.history["train"] else None,
             "reconstruction": report, "data": {"cache": args.data, "sets": meta.get("sets"),
                                                "fonts": meta.get("fonts"), "train_crops": len(train),
                                                "valid_crops": len(valid)},
-            "history": history}
+            "history": prog.history}
     U.save_checkpoint(args.out, model.state_dict(), card)
-    U.plot_curves(args.plot, history, "SpectralVAE: log-magnitude L1 (+KL)")
+    U.plot_curves(args.plot, prog.history, "SpectralVAE: log-magnitude L1 (+KL)")
     print("saved %s (.safetensors, .json); reconstruction %s" % (args.out, report))
     return 0
 

@@ -77,6 +77,48 @@ def wrap_ddp(model, device, world):
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+class Progress:
+    """What both training loops keep and resume: step, loss history, the best validation value and its
+    weights, and wall time (`elapsed` before this run, plus this run's since `t0`)."""
+
+    def __init__(self, state: dict | None = None):
+        self.step, self.history, self.best, self.best_sd, self.elapsed = 0, {"train": [], "valid": []}, \
+            float("inf"), None, 0.0
+        if state is not None:
+            self.step, self.history, self.best, self.best_sd, self.elapsed = (
+                state[k] for k in ("step", "history", "best", "best_sd", "elapsed"))
+        self.t0, self.running = time.time(), []
+
+    def add(self, loss):
+        """One training step's loss."""
+        self.step += 1
+        self.running.append(float(loss.detach()))
+
+    def record(self, value: float, weights: dict, label: str = "valid") -> float:
+        """A validation `value` of the current `weights` (state dict): history, best, a log line. Returns the
+        wall time so far."""
+        import numpy as np
+
+        self.history["train"].append((self.step, float(np.mean(self.running))))
+        self.history["valid"].append((self.step, value))
+        self.running = []
+        if value < self.best:
+            self.best = value
+            self.best_sd = {k: t.detach().cpu().clone() for k, t in weights.items()}
+        now = self.elapsed + time.time() - self.t0
+        print("step %d  train %.4f  %s %.4f  best %.4f  %.0f s" % (self.step, self.history["train"][-1][1], label,
+                                                                    value, self.best, now), flush=True)
+        return now
+
+    def saved(self, now: float) -> dict:
+        """The fields save_state keeps for a resume."""
+        return {"step": self.step, "history": self.history, "best": self.best, "best_sd": self.best_sd,
+                "elapsed": now}
+
+    def finish(self):
+        self.elapsed += time.time() - self.t0
+
+
 class TimeCap:
     """Stops training after `minutes` of wall time (checked between steps)."""
 
