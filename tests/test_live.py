@@ -212,6 +212,17 @@ def test_cli_list_devices_says_why(daemon, capsys):
     assert rc == 1 and "not_available" in err
 
 
+def _refuses_bad_blocks(tr, bad_value):
+    """A stereo tracker refuses a 3-channel block and a block holding `bad_value`; an empty block is a no-op."""
+    from models.analysis.live import LiveInputError
+
+    with pytest.raises(LiveInputError):
+        tr.push(np.zeros((10, 3), np.float32))
+    with pytest.raises(LiveInputError):
+        tr.push(np.array([[bad_value, 0.0]], np.float32))
+    assert tr.push(np.zeros((0, 2), np.float32)) == []
+
+
 def test_tracker_refuses_bad_blocks_and_builds_timelines():
     from models.analysis.engine import load_chord_model
     from models.analysis.live import LiveChordTracker, LiveInputError, timeline
@@ -221,11 +232,7 @@ def test_tracker_refuses_bad_blocks_and_builds_timelines():
         with pytest.raises(LiveInputError):
             LiveChordTracker(model, **kw)
     tr = LiveChordTracker(model, 44100, channels=2)
-    with pytest.raises(LiveInputError):
-        tr.push(np.zeros((10, 3), np.float32))
-    with pytest.raises(LiveInputError):
-        tr.push(np.array([[np.inf, 0.0]], np.float32))
-    assert tr.push(np.zeros((0, 2), np.float32)) == []
+    _refuses_bad_blocks(tr, np.inf)
     events = tr.push(np.zeros((44100, 2), np.float32)) + tr.flush()
     assert [e["label"] for e in events if e["type"] == "chord"] == ["N"]
     assert tr.cpu_per_audio_s() > 0  # (1 s of audio is mostly warm-up: no bound here)
@@ -400,18 +407,14 @@ def test_fast_latency_session_through_the_daemon(daemon, song):
 
 
 def test_live_network_tracker_bad_blocks_and_silence():
-    from models.analysis.live import LiveChordTracker, LiveInputError
+    from models.analysis.live import LiveChordTracker
     from models.analysis.live_net import load_live_model
 
     model = load_live_model()
     if model is None:
         pytest.skip("no live chord checkpoint (bandmate train live)")
     tr = LiveChordTracker(model, 48000, channels=2)
-    with pytest.raises(LiveInputError):
-        tr.push(np.zeros((10, 3), np.float32))
-    with pytest.raises(LiveInputError):
-        tr.push(np.array([[np.nan, 0.0]], np.float32))
-    assert tr.push(np.zeros((0, 2), np.float32)) == []
+    _refuses_bad_blocks(tr, np.nan)
     events = []
     for _ in range(40):  # 2 s of silence in 50 ms blocks, then a clipped block
         events += tr.push(np.zeros((2400, 2), np.float32))
