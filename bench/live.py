@@ -35,20 +35,6 @@ def _truth(set_dir, song):
         return json.load(fh)
 
 
-def _majmin(ref, est_i, est_l):
-    import mir_eval
-
-    ref_i = np.array([[c["start"], c["end"]] for c in ref])
-    ref_l = [c["label"] for c in ref]
-    return float(mir_eval.chord.evaluate(ref_i, ref_l, np.asarray(est_i), est_l)["majmin"])
-
-
-def _same_majmin(ref_label, est_label):
-    import mir_eval
-
-    return float(mir_eval.chord.majmin([ref_label], [est_label])[0]) == 1.0
-
-
 def stream_song(model, path, block, clock=None, **tracker_kw):
     """Push one file through a tracker in blocks; returns (events with 'ready_s', tracker, duration, worst ms).
     `clock` (tempo BPM, beat at time 0) is the DAW's beat clock, sent before the first block."""
@@ -75,25 +61,6 @@ def stream_song(model, path, block, clock=None, **tracker_kw):
     return events, tr, len(x) / sr, worst * 1000
 
 
-def latencies(events, ref):
-    """(latencies in s of detected true changes, misses)."""
-    chords = [e for e in events if e["type"] == "chord"]
-    out, misses = [], 0
-    from models.analysis.train_live import is_change
-
-    for prev, seg, nxt in zip(ref, ref[1:], ref[2:] + [None]):
-        if not is_change(prev["label"], seg["label"]):
-            continue
-        limit = nxt["start"] if nxt is not None else seg["end"]
-        hit = next((e for e in chords if e["ready_s"] >= seg["start"] - 0.05 and e["ready_s"] < limit + 0.5
-                    and _same_majmin(seg["label"], e["label"])), None)
-        if hit is None:
-            misses += 1
-        else:
-            out.append(max(0.0, hit["ready_s"] - seg["start"]))
-    return out, misses
-
-
 ENGINES = ("steady", "fast")
 
 
@@ -107,6 +74,7 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
     from models.analysis.live import timeline
     from models.analysis.live_net import load_live_model
     from models.analysis.train_chords import load_index, predict
+    from models.analysis.train_live import change_latencies, timeline_majmin
 
     torch.set_num_threads(1)
     offline_model = load_chord_model()
@@ -129,13 +97,13 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
             clock = (float(truth["bpm"]), b0["beat"] - b0["time"] * float(truth["bpm"]) / 60.0)
         events, tr, dur, worst_ms = stream_song(model, path, block, clock, **tracker_kw)
         tl = timeline(events, dur)
-        live_mm = _majmin(ref, [[s["start"], s["end"]] for s in tl], [s["label"] for s in tl])
+        live_mm = timeline_majmin(ref, tl)
         off_mm = None
         if offline:
             spec, _ = log_freq_spectrogram(load_mono(path))
             est = predict(offline_model, spec, duration=dur)
-            off_mm = _majmin(ref, [[s["start"], s["end"]] for s in est], [s["label"] for s in est])
-        lat, misses = latencies(events, ref)
+            off_mm = timeline_majmin(ref, est)
+        lat, misses = change_latencies(events, ref)
         lat_all += lat
         misses_all += misses
         true_changes = sum(1 for a, b in zip(ref, ref[1:]) if a["label"] != b["label"])

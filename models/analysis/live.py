@@ -400,6 +400,7 @@ class LiveChordTracker:
         if change is None:
             return []
         state, entry, confidence, bass = change
+        entry = k - (self.decoder.frame - entry)  # the decoder counts its own steps; frames here start at 1
         # the decoded path entered the new chord at frame `entry`; the network reacts `react_s` after the audio
         # changes, so the change itself is dated that much earlier (and snapped to a DAW beat when one is near)
         t_change = max(0.0, entry * self.hop_s - self.react_s)

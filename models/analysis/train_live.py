@@ -191,16 +191,44 @@ def is_change(prev_label: str, label: str) -> bool:
                        float(mir_eval.chord.majmin([label], [prev_label])[0]))
 
 
-def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float, confirm: int, react_s: float,
-             beat_clock: bool = False, logps: dict | None = None, off_beat: float = 2.0,
-             min_prob: float = 0.0) -> dict:
-    """The live decoder (live.OnlineChordDecoder) run over the network's outputs on whole songs, as the tracker
-    runs it frame by frame: latency from each true change to the frame that announces it (p50/p95, s), event
-    timeline majmin, and emitted / true changes. `logps` caches the network outputs per song id."""
+def change_latencies(events: list[dict], ref: list[dict]):
+    """(latencies in s of the detected true changes, misses): for each counted change (is_change), the first
+    chord event ready (`ready_s`) from 50 ms before it to 0.5 s after the next change that names it at the
+    major/minor level."""
     import mir_eval
 
-    from .chords import N_STATES, state_label
-    from .live import OnlineChordDecoder, timeline
+    chords = [e for e in events if e["type"] == "chord"]
+    out, misses = [], 0
+    for prev, seg, nxt in zip(ref, ref[1:], ref[2:] + [None]):
+        if not is_change(prev["label"], seg["label"]):
+            continue
+        limit = nxt["start"] if nxt is not None else seg["end"]
+        hit = next((e for e in chords if seg["start"] - 0.05 <= e["ready_s"] < limit + 0.5
+                    and float(mir_eval.chord.majmin([seg["label"]], [e["label"]])[0]) == 1.0), None)
+        if hit is None:
+            misses += 1
+        else:
+            out.append(max(0.0, hit["ready_s"] - seg["start"]))
+    return out, misses
+
+
+def timeline_majmin(ref: list[dict], segments: list[dict]) -> float:
+    """mir_eval majmin of chord segments [{start, end, label}] against the reference segments."""
+    import mir_eval
+
+    return float(mir_eval.chord.evaluate(np.array([[c["start"], c["end"]] for c in ref]), [c["label"] for c in ref],
+                                         np.array([[c["start"], c["end"]] for c in segments]),
+                                         [c["label"] for c in segments])["majmin"])
+
+
+def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float, confirm: int, react_s: float,
+             beat_clock: bool = False, logps: dict | None = None, min_prob: float = 0.0) -> dict:
+    """The live tracker's decisions (LiveChordTracker._decide: OnlineChordDecoder and the dating of changes)
+    over the network's outputs on whole songs, without streaming the audio again: latency from each true change
+    to the frame that announces it (p50/p95), event timeline majmin, and emitted / true changes. `logps`
+    caches the network outputs per song id."""
+    from .features import MODEL_SR
+    from .live import LiveChordTracker, timeline
     from .live_net import batch_log_probs
 
     songs = {s["id"]: s for s in load_index(set_dir)}
@@ -214,46 +242,26 @@ def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float
             root, quality, bass = batch_log_probs(model, feats)
             logps[sid] = (state_log_probs(root, quality), bass)
         lp, bass = logps[sid]
-        beats = np.array([b["time"] for b in truth.get("beats", [])]) if beat_clock else None
-        dec = OnlineChordDecoder(penalty, confirm, off_beat=off_beat, min_prob=min_prob)
+        # a fixed key: the key tracker has no say in the chord decisions, and costs time here
+        tr = LiveChordTracker(model, MODEL_SR, key="C:major", change_penalty=penalty, confirm=confirm,
+                              react_s=react_s, min_prob=min_prob)
+        if beat_clock and truth.get("beats") and truth.get("bpm"):
+            b0 = truth["beats"][0]
+            tr.push_clock(float(truth["bpm"]), b0["beat"] - b0["time"] * float(truth["bpm"]) / 60.0, True)
         events = []
         for k in range(len(lp)):
-            t = k * HOP_S
-            near = None
-            if beats is not None and len(beats):
-                prev = beats[beats <= t]
-                near = bool(len(prev) and t - prev[-1] <= 0.12 + react_s)
-            ch = dec.step(lp[k], bass[k], near)
-            if ch is not None:
-                state, entry, conf, b = ch
-                tc = max(0.0, entry * HOP_S - react_s)
-                if beats is not None and len(beats):
-                    j = int(np.argmin(np.abs(beats - tc)))
-                    if abs(beats[j] - tc) <= 0.12:
-                        tc = float(beats[j])
-                if events and tc < events[-1]["time"]:
-                    tc = events[-1]["time"]
-                events.append({"type": "chord", "label": state_label(state, None) if state != N_STATES - 1
-                               else "N", "time": tc, "ready_s": t})
+            for e in tr._decide(k, lp[k], bass[k]):
+                e["ready_s"] = k * HOP_S
+                events.append(e)
         dur = truth["source"]["duration"]
-        tl = timeline(events, dur)
         ref = truth["chords"]
-        score = mir_eval.chord.evaluate(np.array([[c["start"], c["end"]] for c in ref]), [c["label"] for c in ref],
-                                        np.array([[c["start"], c["end"]] for c in tl]), [c["label"] for c in tl])
-        mm += float(score["majmin"]) * dur
+        mm += timeline_majmin(ref, timeline(events, dur)) * dur
         weight += dur
-        emitted += len(events)
+        emitted += sum(1 for e in events if e["type"] == "chord")
         true_changes += sum(1 for a, b in zip(ref, ref[1:]) if a["label"] != b["label"])
-        for prev, seg, nxt in zip(ref, ref[1:], ref[2:] + [None]):
-            if not is_change(prev["label"], seg["label"]):
-                continue
-            limit = nxt["start"] if nxt is not None else seg["end"]
-            hit = next((e for e in events if seg["start"] - 0.05 <= e["ready_s"] < limit + 0.5 and
-                        mir_eval.chord.majmin([seg["label"]], [e["label"]])[0] == 1.0), None)
-            if hit is None:
-                misses += 1
-            else:
-                lat.append(max(0.0, hit["ready_s"] - seg["start"]))
+        found, missed = change_latencies(events, ref)
+        lat += found
+        misses += missed
     return {"latency_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1) if lat else None,
             "latency_p95_ms": round(float(np.percentile(lat, 95)) * 1000, 1) if lat else None,
             "misses": misses, "majmin": round(mm / max(weight, 1e-9), 4),
