@@ -22,17 +22,14 @@ import os
 
 import numpy as np
 
+from .tempo_octave import chord_changes, load as load_json, nearest, peak_near, scores
+
 BARS = (2, 3, 4)
 FEATURES = ("bar_2", "bar_3", "decoder_choice", "down_act", "down_act_minus_others", "changes_on_downbeats",
             "downbeats_with_change", "other_beats_with_change", "low_onsets_ratio")
 LOW_BANDS = 17  # beats.N_BANDS log-spaced from 30 Hz: the first 17 reach about 150 Hz
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "bar_choice.json")
-
-
-def _peak(x: np.ndarray, times: np.ndarray, fps: float, radius: int = 2) -> np.ndarray:
-    idx = np.clip(np.round(np.asarray(times) * fps).astype(int), 0, len(x) - 1)
-    return np.array([x[max(0, i - radius):i + radius + 1].max() for i in idx]) if len(idx) else np.zeros(0)
 
 
 def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_act: np.ndarray,
@@ -42,19 +39,13 @@ def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_
     n = len(times)
     if n < 8:
         return []
-    down = _peak(down_act, times, fps)
-    low = _peak(low_onsets, times, fps)
-    changes = []
-    for prev, c in zip(chords or [], (chords or [])[1:]):
-        if c.get("label") not in (None, "N", "X") and c["label"] != prev.get("label"):
-            changes.append(float(c["start"]))
-    changes = np.asarray(changes)
+    down = peak_near(down_act, times, fps)
+    low = peak_near(low_onsets, times, fps)
+    changes, _ = chord_changes(chords)
     # which beat (if any) each chord change lands on, within 70 ms
     beat_change = np.zeros(n, dtype=bool)
     on_beat = np.full(len(changes), -1)
     if len(changes):
-        from .tempo_octave import nearest
-
         j, d = nearest(changes, times)
         ok = d <= 0.07
         on_beat[ok] = j[ok]
@@ -78,15 +69,11 @@ def candidates(times: np.ndarray, positions: np.ndarray, decoder_bar: int, down_
 
 def load(path: str = CHECKPOINT) -> dict | None:
     """The fitted weights {weights, mean, std} or None without the file."""
-    from .tempo_octave import load as load_json
-
     return load_json(path)
 
 
 def choose(cands: list, model: dict | None):
     """(beats per bar, phase) of the best candidate, or None without a model or candidates."""
-    from .tempo_octave import scores
-
     if model is None or not cands:
         return None
     best = int(np.argmax(scores([c[2] for c in cands], model)))

@@ -67,7 +67,17 @@ def nearest(points: np.ndarray, grid: np.ndarray):
     return j, np.abs(points - grid[j])
 
 
-def _peak(act: np.ndarray, times: np.ndarray, fps: float, radius: int = 2) -> np.ndarray:
+def chord_changes(chords: list | None):
+    """(times of the changes to a new chord (s), median chord length (s) or None) of chord segments."""
+    chords = chords or []
+    changes = [float(c["start"]) for prev, c in zip(chords, chords[1:])
+               if c.get("label") not in (None, "N", "X") and c["label"] != prev.get("label")]
+    lengths = [float(c["end"]) - float(c["start"]) for c in chords if c.get("label") not in (None, "N", "X")]
+    return np.asarray(changes, dtype=np.float64), (float(np.median(lengths)) if lengths else None)
+
+
+def peak_near(act: np.ndarray, times: np.ndarray, fps: float, radius: int = 2) -> np.ndarray:
+    """The highest value of a per-frame curve within `radius` frames of each time (s)."""
     if len(times) == 0:
         return np.zeros(0)
     idx = np.clip(np.round(np.asarray(times) * fps).astype(int), 0, len(act) - 1)
@@ -76,31 +86,26 @@ def _peak(act: np.ndarray, times: np.ndarray, fps: float, radius: int = 2) -> np
 
 
 def candidate_features(grid: np.ndarray, relation: float, beat_act: np.ndarray, down_act: np.ndarray,
-                       onsets: np.ndarray, chords: list | None, fps: float) -> np.ndarray | None:
-    """The feature vector (FEATURES) of one candidate grid; None when it has too few beats or its tempo is out
-    of range."""
+                       onsets: np.ndarray, changes: np.ndarray, chord_len: float | None,
+                       fps: float) -> np.ndarray | None:
+    """The feature vector (FEATURES) of one candidate grid, given the song's chord_changes; None when it has
+    too few beats or its tempo is out of range."""
     if len(grid) < 4:
         return None
     period = float(np.median(np.diff(grid)))
     bpm = 60.0 / period if period > 0 else 0.0
     if not MIN_BPM <= bpm <= MAX_BPM:
         return None
-    on = _peak(beat_act, grid, fps)
-    mid = _peak(beat_act, 0.5 * (grid[:-1] + grid[1:]), fps)
-    down = _peak(down_act, grid, fps)
-    changes, lengths = [], []
-    for prev, c in zip(chords or [], (chords or [])[1:]):
-        if c.get("label") not in (None, "N", "X") and c["label"] != prev.get("label"):
-            changes.append(float(c["start"]))
-    for c in chords or []:
-        if c.get("label") not in (None, "N", "X"):
-            lengths.append(float(c["end"]) - float(c["start"]))
-    if changes:
+    on = peak_near(beat_act, grid, fps)
+    mid = peak_near(beat_act, 0.5 * (grid[:-1] + grid[1:]), fps)
+    down = peak_near(down_act, grid, fps)
+    if len(changes):
         _, dist = nearest(changes, grid)
         aligned = float(np.mean(dist <= 0.07))
     else:
         aligned = 0.5
-    beats_per_chord = float(np.clip(np.log2(max(np.median(lengths), 1e-3) / period), -3, 5)) if lengths else 1.0
+    beats_per_chord = float(np.clip(np.log2(max(chord_len, 1e-3) / period), -3, 5)) if chord_len is not None \
+        else 1.0
     a, b = int(grid[0] * fps), int(grid[-1] * fps) + 1
     seg = onsets[a:b]
     if len(seg) > 2:
@@ -110,17 +115,19 @@ def candidate_features(grid: np.ndarray, relation: float, beat_act: np.ndarray, 
         peaks = 0
     per_beat = float(np.log2((peaks + 1.0) / len(grid)))
     lb = float(np.log2(bpm / 100.0))
-    return np.array([relation == 0.5, relation == 2.0, relation == 1.5, relation == 2.0 / 3.0, lb, lb * lb, on.mean(), mid.mean() if len(mid) else 0.0,
-                     on.mean() - (mid.mean() if len(mid) else 0.0), down.mean(), aligned, beats_per_chord,
-                     per_beat], dtype=np.float64)
+    mid_mean = mid.mean() if len(mid) else 0.0
+    return np.array([relation == 0.5, relation == 2.0, relation == 1.5, relation == 2.0 / 3.0, lb, lb * lb,
+                     on.mean(), mid_mean, on.mean() - mid_mean, down.mean(), aligned, beats_per_chord, per_beat],
+                    dtype=np.float64)
 
 
 def candidates(times, positions, beat_act, down_act, onsets, chords, fps):
     """[(relation, bpm, features)] of the candidate levels that are in range."""
     out = []
+    changes, chord_len = chord_changes(chords)
     for rel in RELATIONS:
         grid = grid_for(times, positions, rel)
-        f = candidate_features(grid, rel, beat_act, down_act, onsets, chords, fps)
+        f = candidate_features(grid, rel, beat_act, down_act, onsets, changes, chord_len, fps)
         if f is not None:
             out.append((rel, 60.0 / float(np.median(np.diff(grid))), f))
     return out
