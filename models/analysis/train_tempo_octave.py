@@ -70,10 +70,13 @@ def run_song(r: dict, octave, bars) -> tuple[dict, dict]:
 
 
 def downbeat_f(est, ref) -> float:
+    """Downbeat F-measure (+-70 ms) without the first BEAT_TRIM_S seconds, as the beat trainer scores."""
     import mir_eval
 
-    ref = np.asarray([t for t in ref if t >= 5.0])
-    est = np.asarray([t for t in est if t >= 5.0])
+    from .train_beats import BEAT_TRIM_S
+
+    ref = mir_eval.beat.trim_beats(np.asarray(ref, dtype=float), BEAT_TRIM_S)
+    est = mir_eval.beat.trim_beats(np.asarray(sorted(est), dtype=float), BEAT_TRIM_S)
     if len(ref) == 0:
         return 1.0 if len(est) == 0 else 0.0
     return float(mir_eval.beat.f_measure(ref, est, 0.07))
