@@ -90,18 +90,18 @@ def validate(model, data) -> dict:
 
     model.eval()
     losses, n, root_ok, state_ok = [], 0, 0, 0
+    minor = {QUALITY_CLASSES.index(k) for k in ("min", "min7", "dim", "hdim7", "dim7")}
     with torch.no_grad():
         for feats, tg in data:
             x = torch.from_numpy(feats.astype(np.float32))[None]
-            y = torch.from_numpy(tg)[None]
-            loss, _ = loss_fn(model, x, y)
+            heads = model(x)  # one forward pass for the loss and the accuracies
+            loss, _ = loss_fn(lambda _x: heads, x, torch.from_numpy(tg)[None])
             losses.append(loss.item() * len(tg))
-            root, quality, _ = (torch.log_softmax(h[0], -1).numpy() for h in model(x))
+            root, quality, _ = (torch.log_softmax(h[0], -1).numpy() for h in heads)
             pred = state_log_probs(root, quality).argmax(1)
             r, q = np.divmod(pred, len(QUALITY_CLASSES))
             r[pred == 12 * len(QUALITY_CLASSES)] = NO_CHORD
             root_ok += int(np.sum(r == tg[:, 0]))
-            minor = {QUALITY_CLASSES.index(k) for k in ("min", "min7", "dim", "hdim7", "dim7")}
             third_ok = np.array([(a in minor) == (b in minor) for a, b in zip(q, tg[:, 1])])
             state_ok += int(np.sum((r == tg[:, 0]) & ((tg[:, 0] == NO_CHORD) | third_ok)))
             n += len(tg)
