@@ -215,13 +215,10 @@ class LiveChordTracker:
         if self.closed:
             return []
         self.closed = True
-        if self.causal:  # every frame ends on audio already in: nothing is waiting for the future
-            if self.resampler is not None:
-                self.buf = np.concatenate([self.buf, self.resampler.resample_chunk(np.zeros(0, np.float32),
-                                                                                   last=True)])
-            return self._frames()
         if self.resampler is not None:
             self.buf = np.concatenate([self.buf, self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)])
+        if self.causal:  # every frame ends on audio already in: nothing is waiting for the future
+            return self._frames()
         self.buf = np.concatenate([self.buf, np.zeros(N_FFT // 2, dtype=np.float32)])
         end = self.audio_s
         events = self._frames(limit_s=end)
