@@ -27,7 +27,6 @@ from .tempo_octave import chord_changes, load as load_json, nearest, peak_near, 
 BARS = (2, 3, 4)
 FEATURES = ("bar_2", "bar_3", "decoder_choice", "down_act", "down_act_minus_others", "changes_on_downbeats",
             "downbeats_with_change", "other_beats_with_change", "low_onsets_ratio")
-LOW_BANDS = 17  # beats.N_BANDS log-spaced from 30 Hz: the first 17 reach about 150 Hz
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "bar_choice.json")
 

@@ -38,6 +38,7 @@ HOP = MODEL_SR // FPS  # 441 samples
 FFT_SIZES = (1024, 2048)
 N_BANDS = 64
 FMIN_HZ, FMAX_HZ = 30.0, 11000.0
+LOW_BANDS = 17  # the first 17 of the N_BANDS log-spaced bands reach about 150 Hz (kick and bass)
 COMPRESSION = 1000.0  # log1p(COMPRESSION * magnitude); full-scale sine magnitude is 1
 LOG_FLOOR = 1e-7  # floor of the cached log magnitudes (natural log)
 CLASSES = ("none", "beat", "downbeat")
@@ -510,8 +511,6 @@ def track_features(model, feats: np.ndarray, context: dict | None = None,
 def onset_envelopes(feats: np.ndarray):
     """(all-band onset strength, low-band onset strength (30-150 Hz: kick and bass)) per frame, from
     beat_features' positive band differences."""
-    from .bar_choice import LOW_BANDS
-
     return feats[:, 2:].sum(axis=(1, 2)), feats[:, 2:, :LOW_BANDS].sum(axis=(1, 2))
 
 
@@ -524,7 +523,6 @@ def track_activations(act: np.ndarray, onsets: np.ndarray, low_onsets: np.ndarra
     bar length and phase are chosen next (bar_choice.py; `bars` likewise). Both read `chords` (the song's
     chord segments) as one of their cues. `collect`, when a dict, receives their candidates (training)."""
     hint_tempo, hint_meter = parse_hint(context)
-    feats_len = len(act)
     beat_act = act[:, 1] + act[:, 2]
     # decode only where the music is: leading and trailing silence gets no beats
     active = np.flatnonzero(beat_act > activation_threshold)
@@ -569,7 +567,7 @@ def track_activations(act: np.ndarray, onsets: np.ndarray, low_onsets: np.ndarra
             per_bar = choice[0]
             positions = bar_choice.positions_for(len(times), *choice)
     tmap = tempo_map(times)
-    bpm = song_bpm(tmap, feats_len / FPS) if tmap else float(hint_tempo or 0.0)
+    bpm = song_bpm(tmap, len(act) / FPS) if tmap else float(hint_tempo or 0.0)
     if hint_meter is not None:
         meter = {"numerator": int(hint_meter[0]), "denominator": int(hint_meter[1])}
     else:
