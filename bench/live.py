@@ -126,6 +126,7 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
         "tracker": dict(decoder, **tracker_kw), "beat_clock": beat_clock,
         "latency_p50_ms": round(float(np.percentile(lat_all, 50)) * 1000, 1) if lat_all else None,
         "latency_p95_ms": round(float(np.percentile(lat_all, 95)) * 1000, 1) if lat_all else None,
+        "latency_p95_strict_ms": _strict_p95(lat_all, misses_all),
         "changes_detected": len(lat_all), "changes_missed": misses_all,
         "majmin_live": round(float(np.average([r["majmin_live"] for r in rows], weights=w)), 4),
         "majmin_offline": round(float(np.average([r["majmin_offline"] for r in rows], weights=w)), 4)
@@ -136,6 +137,13 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
         "worst_push_ms": max(r["worst_push_ms"] for r in rows),
         "goals": GOALS}
     return {"summary": summary, "songs": rows}
+
+
+def _strict_p95(latencies, misses):
+    from models.analysis.train_live import percentile_with_misses
+
+    v = percentile_with_misses(latencies, misses, 95)
+    return None if v is None else round(v * 1000, 1)
 
 
 def markdown(results: dict) -> str:
@@ -160,6 +168,7 @@ def markdown(results: dict) -> str:
         lines.append("| %s | %s | %s |" % (name, " | ".join(vals), goal))
     row("latency p50 (ms)", "%.1f", "latency_p50_ms")
     row("latency p95 (ms)", "%.1f", "latency_p95_ms", "<= %g" % GOALS["latency_p95_ms"])
+    row("latency p95, misses as never (ms)", "%.1f", "latency_p95_strict_ms", "<= %g" % GOALS["latency_p95_ms"])
     row("changes missed", "%s", lambda s: "%d of %d" % (s["changes_missed"], s["changes_missed"]
                                                           + s["changes_detected"]))
     row("majmin, live event timeline", "%.4f", "majmin_live", ">= %g" % GOALS["majmin"])

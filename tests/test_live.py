@@ -377,6 +377,29 @@ def test_train_live_smoke(song, tmp_path):
     assert load_live_model(str(out)).decoder_defaults["confirm"] == decoder["confirm"]
 
 
+def test_fine_tune_with_change_weights(song, tmp_path):
+    """`--init` starts from a checkpoint and `--change-weight` weights the frames after each change."""
+    from models.analysis.train_live import change_weights, main, percentile_with_misses
+
+    targets = np.zeros((1, 10, 3), dtype=np.int64)
+    targets[0, 4:, 0] = 7  # C -> G at frame 4
+    w = change_weights(targets, window=3, extra=2.0)
+    assert w.tolist() == [[1, 1, 1, 1, 3, 3, 3, 1, 1, 1]]
+    assert percentile_with_misses([0.1, 0.2], 0, 50) == 0.1
+    assert percentile_with_misses([0.1] * 18, 2, 95) is None  # the 19th of 20 is a miss: never named
+    assert percentile_with_misses([0.1] * 19, 1, 95) == 0.1
+    path, _ = song
+    set_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    first = tmp_path / "a" / "live_chords"
+    common = ["--train", set_dir + "," + set_dir, "--steps", "1", "--batch", "2", "--crop", "100", "--hidden", "16",
+              "--eval-every", "1", "--cache", str(tmp_path / "cache")]
+    assert main(common + ["--out", str(first)]) == 0
+    second = tmp_path / "b" / "live_chords"
+    assert main(common + ["--out", str(second), "--init", str(first), "--change-weight", "2"]) == 0
+    card = json.loads((tmp_path / "b" / "live_chords.json").read_text())
+    assert card["training"]["init"] == "live_chords" and card["training"]["change_weight"] == 2.0
+
+
 def test_live_change_counting():
     from models.analysis.train_live import is_change
 

@@ -216,7 +216,7 @@ def evaluate(model, set_dir: str, files: list[str], limit: int | None = None) ->
 
 
 def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=16, crop=100, seed=0,
-          lr=1e-3, threads=None):
+          lr=1e-3, threads=None, init=None, cache=None):
     import torch
     from safetensors.torch import save_file
 
@@ -224,11 +224,15 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
     if threads:
         torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    cache_root = os.path.join(os.path.dirname(os.path.abspath(out)), ".cache")
+    cache_root = cache or os.path.join(os.path.dirname(os.path.abspath(out)), ".cache")
     sets, train_files, valid_dir, valid_files = split_sets(
         train_dir, valid_dir, lambda d: cache_features(d, os.path.join(cache_root, os.path.basename(
             os.path.normpath(d)))))
     model = build_model()
+    if init:  # fine-tune a trained checkpoint (same architecture) instead of starting afresh
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(init + ".safetensors"))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     gen = batches(train_files, batch, crop, rng)
@@ -262,6 +266,7 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
+                         "init": _init_card(init),
                          "augmentation": "transpose -6..+5 semitones; p=0.8 timbre (random EQ +-9 dB, room smear, "
                                          "distractor melodies, drum hits); gain 0.7-1.3, tilt +-0.4, noise"},
             "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)"}
@@ -270,6 +275,20 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
     with open(out + ".md", "w", encoding="utf-8") as fh:
         fh.write(model_card_markdown(card))
     return card
+
+
+def _init_card(init):
+    """What a fine-tuned checkpoint started from: the parent's card summary (None when trained afresh)."""
+    if not init:
+        return None
+    try:
+        with open(init + ".json", encoding="utf-8") as fh:
+            parent = json.load(fh)
+    except (OSError, ValueError):
+        return {"checkpoint": os.path.basename(init)}
+    return {"checkpoint": os.path.basename(init), "version": parent.get("version"),
+            "train": parent.get("data", {}).get("train"), "training": {k: v for k, v in parent.get(
+                "training", {}).items() if k in ("epochs", "steps", "lr", "seconds", "init")}}
 
 
 def split_sets(train_dir: str, valid_dir: str | None, cache) -> tuple[list, list, str, list]:
@@ -307,6 +326,7 @@ def model_card_markdown(card: dict) -> str:
              "- Training: %d epochs, %d steps, batch %d, crops of %d frames, lr %g, seed %d, %.0f s on CPU; "
              "augmentation: %s" % (t["epochs"], t["steps"], t["batch"], t["crop_frames"], t["lr"], t["seed"],
                                    t["seconds"], t["augmentation"]),
+             "- Fine-tuned from: %s" % json.dumps(t["init"]) if t.get("init") else "- Trained from scratch",
              "- Validation metrics (mir_eval, duration-weighted): %s" % json.dumps(card["metrics_valid"]),
              "- Licence: " + card["licence"],
              "- Limits: trained on synthetic General-MIDI renderings only; real recordings (voice, distortion, "
@@ -327,9 +347,11 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--init", help="checkpoint (path without extension) to fine-tune instead of starting afresh")
+    ap.add_argument("--cache", help="feature cache folder (default: .cache beside --out)")
     args = ap.parse_args(argv)
     card = train(args.train, args.out, args.valid, args.epochs, args.steps, args.batch, args.crop, args.seed,
-                 args.lr, args.threads)
+                 args.lr, args.threads, init=args.init, cache=args.cache)
     print(json.dumps(card["metrics_valid"]))
     return 0
 

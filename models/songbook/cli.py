@@ -1,4 +1,5 @@
-"""Command line: `python -m models.songbook.cli make ...` and `... corpus ...` (wired as `bandmate songbook`)."""
+"""Command line: `python -m models.songbook.cli make ...`, `... corpus ...` and `... polyphony ...` (wired as
+`bandmate songbook`)."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--bpm", type=float, default=80.0, help="quarter-note tempo for every piece")
     c.add_argument("--workers", type=int, default=None)
     c.add_argument("--soundfont", default=None, help="one soundfont for all pieces (default: rotate)")
+    y = sub.add_parser("polyphony", help="render music21 chorales and Palestrina (not the analysed 68) with chord "
+                                         "labels from Bandmate's symbolic analyser: training data for part-writing")
+    y.add_argument("--out", required=True)
+    y.add_argument("--n", type=int, default=160, help="number of pieces (half Palestrina, half Bach)")
+    y.add_argument("--seed", type=int, default=5)
+    y.add_argument("--workers", type=int, default=None)
+    y.add_argument("--max-quarters", type=float, default=320.0, help="cut longer scores to this many quarter notes")
     return p
 
 
@@ -53,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(args.out) for f in fs)
             print(f"{len(entries)} songs in {el:.1f} s ({len(entries) / el * 60:.1f} songs/min), "
                   f"{size / len(entries) / 1e6:.2f} MB per song -> {os.path.join(args.out, 'index.json')}",
+                  file=sys.stderr)
+        elif args.cmd == "polyphony":
+            from .polyphony import make_set
+            entries = make_set(args.out, args.n, args.seed, args.workers, args.max_quarters)
+            print(f"{len(entries)} pieces in {time.time() - t0:.1f} s -> {os.path.join(args.out, 'index.json')}",
                   file=sys.stderr)
         else:
             from .corpus import make_corpus
