@@ -65,9 +65,10 @@ def load_piece(piece: dict) -> dict:
     Reference: list over quarter notes of None or (key tonic pc, mode, root pc, quality or None, bass pc,
     figure, key label)."""
     from music21 import converter, corpus
-    from models.songbook.corpus import (aligned_numerals, content_alignment, repair_overfull_measures,
-                                        transposition)
+    from models.songbook.corpus import (aligned_numerals, content_alignment, remove_chord_symbols,
+                                        repair_overfull_measures, transposition)
     score = corpus.parse(piece["score"])
+    remove_chord_symbols(score)  # stray chord symbols in 43 madrigals are not notes of the piece
     trimmed = repair_overfull_measures(score)
     analysis = converter.parse(piece["rntxt"], format="romanText")
     rns = aligned_numerals(score, analysis)

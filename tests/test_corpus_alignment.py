@@ -48,3 +48,21 @@ def test_numerals_follow_measures_and_skip_a_repeat_the_analysis_leaves_out():
     assert [q for q, _ in rns] == [0.0, 4.0, 8.0]
     spans = content_alignment(s, rns, float(s.highestTime), change_cost=1.0)
     assert [(a, b, rn.figure) for a, b, rn in spans] == [(0.0, 4.0, "I"), (4.0, 8.0, "V"), (16.0, 20.0, "IV")]
+
+
+def test_chord_symbols_never_sound(tmp_path):
+    """A stray chord symbol among the voices would be written to MIDI as a held triad: it is removed first."""
+    import mido
+    from music21 import harmony
+
+    from models.songbook.corpus import _score_midi
+
+    s = stream.Score()
+    p = part_of([[note.Note("G4", quarterLength=4)], [note.Note("A4", quarterLength=4)]])
+    p.getElementsByClass(stream.Measure)[0].insert(0, harmony.ChordSymbol("E"))
+    s.insert(0, p)
+    mid = _score_midi(s, 80.0, str(tmp_path / "x.mid"), 52)
+    pitches = [m.note for tr in mido.MidiFile(str(tmp_path / "x.mid")).tracks for m in tr
+               if m.type == "note_on" and m.velocity > 0]
+    assert sorted(pitches) == [67, 69], pitches  # G4, A4 and no E major triad
+    assert mid is not None and not list(s.recurse().getElementsByClass(harmony.Harmony))

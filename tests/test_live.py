@@ -397,7 +397,7 @@ def test_fine_tune_with_change_weights(song, tmp_path):
     second = tmp_path / "b" / "live_chords"
     assert main(common + ["--out", str(second), "--init", str(first), "--change-weight", "2"]) == 0
     card = json.loads((tmp_path / "b" / "live_chords.json").read_text())
-    assert card["training"]["init"] == "live_chords" and card["training"]["change_weight"] == 2.0
+    assert card["training"]["init"]["checkpoint"] == "live_chords" and card["training"]["change_weight"] == 2.0
 
 
 def test_live_change_counting():

@@ -7,7 +7,8 @@
 2. the beat network   (models/analysis/train_beats.py)  -> OUT/beats.{safetensors,json,md}
 3. the key scorer     (models/theory/key.py --fit)      -> models/theory/key_model.json
 4. the tempo octave   (models/analysis/train_tempo_octave.py, after 1 and 2) -> OUT/tempo_octave.{json,md}
-5. the live network   (models/analysis/train_live.py, then its decoder tuning) -> OUT/live_chords.{safetensors,json,md}
+5. the live network   (models/analysis/train_live.py: from scratch, then fine-tuned with the frames just after chord
+                      changes weighted up, then its decoder tuning) -> OUT/live_chords.{safetensors,json,md}
 Each step prints its progress and writes its model card; run a step alone with
 `bandmate train chords|beats|octave|live`.
 """
@@ -28,6 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--beat-minutes", type=float, default=35.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--live-steps", type=int, default=3000)
+    ap.add_argument("--live-fine-tune-steps", type=int, default=1200,
+                    help="steps of the change-weighted fine-tune of the live network (0: none)")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip: chords,beats,key,octave,live")
     a = ap.parse_args(argv)
     skip = {s for s in a.skip.split(",") if s}
@@ -60,6 +63,15 @@ def main(argv=None) -> int:
         print("train analysis: 5/5 live chords", file=sys.stderr)
         out = os.path.join(a.out_dir, "live_chords")
         train_live.main(["--train", a.train, "--out", out, "--steps", str(a.live_steps)] + threads)
+        if a.live_fine_tune_steps > 0:
+            first = out + "_base"
+            for ext in (".safetensors", ".json", ".md"):
+                os.replace(out + ext, first + ext)
+            train_live.main(["--train", a.train, "--out", out, "--init", first, "--steps",
+                             str(a.live_fine_tune_steps), "--lr", "3e-4", "--change-weight", "2",
+                             "--eval-every", "200"] + threads)
+            for ext in (".safetensors", ".json", ".md"):
+                os.remove(first + ext)
         train_live.main(["--tune", "--out", out])
     return 0
 

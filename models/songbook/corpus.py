@@ -88,9 +88,26 @@ def piece_list() -> list[dict]:
     return out
 
 
+def remove_chord_symbols(score) -> int:
+    """Remove chord symbols (music21 Harmony objects) from `score`; returns how many. 43 of the corpus' Monteverdi
+    madrigals carry a few stray ones (bare letters such as 'E', 'D' or 'A' attached to the voices; madrigals are
+    unaccompanied), and music21's MIDI writer sounds each as a triad held until the part's next chord symbol:
+    an E major drone under a passage in G minor. They are not the music, so they never reach the audio."""
+    from music21 import harmony
+    found = list(score.recurse().getElementsByClass(harmony.Harmony))
+    for h in found:
+        if h.activeSite is not None:
+            h.activeSite.remove(h)
+    if found:
+        score.coreElementsChanged()
+    return len(found)
+
+
 def _score_midi(score, bpm: float, path: str, program: int) -> mido.MidiFile:
-    """Write `score` as MIDI at one tempo, every part on `program`; returns the mido file."""
+    """Write `score` as MIDI at one tempo, every part on `program`; returns the mido file. Chord symbols are
+    removed first (remove_chord_symbols): only the voices sound."""
     from music21 import bar, repeat, spanner, tempo
+    remove_chord_symbols(score)
     for mm in list(score.recurse().getElementsByClass(tempo.MetronomeMark)):
         mm.activeSite.remove(mm)
     # Play the score once as written: music21 would expand repeats, which the analyses' measure numbers do not.
