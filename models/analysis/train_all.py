@@ -1,9 +1,10 @@
 """`bandmate train analysis`: every trained part of the analysis, in order, from songbook sets.
 
-    bandmate train analysis --train data/train_h,data/train_b [--out-dir models/checkpoints]
+    bandmate train analysis --train data/train_h,data/train_b [--polyphony data/poly] [--out-dir models/checkpoints]
         [--chord-epochs 16] [--beat-epochs 30] [--beat-minutes 35] [--threads 1]
 
-1. the chord network  (models/analysis/train_chords.py) -> OUT/chords.{safetensors,json,md}
+1. the chord network  (models/analysis/train_chords.py; with --polyphony, then fine-tuned on the songbook plus
+                      that pseudo-labelled part-writing set) -> OUT/chords.{safetensors,json,md}
 2. the beat network   (models/analysis/train_beats.py)  -> OUT/beats.{safetensors,json,md}
 3. the key scorer     (models/theory/key.py --fit)      -> models/theory/key_model.json
 4. the tempo octave   (models/analysis/train_tempo_octave.py, after 1 and 2) -> OUT/tempo_octave.{json,md}
@@ -25,6 +26,8 @@ def main(argv=None) -> int:
     ap.add_argument("--train", required=True, help="songbook set(s), comma-separated")
     ap.add_argument("--out-dir", default=os.path.join("models", "checkpoints"))
     ap.add_argument("--chord-epochs", type=int, default=16)
+    ap.add_argument("--polyphony", help="a `bandmate songbook polyphony` set: the chord network is fine-tuned on "
+                                        "the training sets plus it (8 epochs)")
     ap.add_argument("--beat-epochs", type=int, default=30)
     ap.add_argument("--beat-minutes", type=float, default=35.0)
     ap.add_argument("--threads", type=int, default=1)
@@ -39,8 +42,16 @@ def main(argv=None) -> int:
         from . import train_chords
 
         print("train analysis: 1/5 chords", file=sys.stderr)
-        train_chords.main(["--train", a.train, "--out", os.path.join(a.out_dir, "chords"),
-                           "--epochs", str(a.chord_epochs)] + threads)
+        out = os.path.join(a.out_dir, "chords")
+        train_chords.main(["--train", a.train, "--out", out, "--epochs", str(a.chord_epochs)] + threads)
+        if a.polyphony:
+            first = out + "_base"
+            for ext in (".safetensors", ".json", ".md"):
+                os.replace(out + ext, first + ext)
+            train_chords.main(["--train", a.train + "," + a.polyphony, "--out", out, "--init", first,
+                               "--epochs", "8", "--lr", "5e-4"] + threads)
+            for ext in (".safetensors", ".json", ".md"):
+                os.remove(first + ext)
     if "beats" not in skip:
         from . import train_beats
 

@@ -307,8 +307,9 @@ def set_metadata(set_dir: str) -> dict:
     """How a songbook set was made (from its index.json), so the card says how to make it again."""
     with open(os.path.join(set_dir, "index.json"), encoding="utf-8") as fh:
         index = json.load(fh)
-    return {k: index.get(k) for k in ("songbook_version", "seed", "n", "split", "duration_target",
-                                      "holdout_soundfont", "soundfonts")}
+    keys = ("songbook_version", "seed", "n", "split", "duration_target", "holdout_soundfont", "soundfonts", "kind",
+            "collections")
+    return {k: index.get(k) for k in keys if k in index or k in keys[:7]}
 
 
 def model_card_markdown(card: dict) -> str:
@@ -323,6 +324,12 @@ def model_card_markdown(card: dict) -> str:
              "(MMA grooves, FluidSynth soundfonts); splits share no groove or progression with the test split."
              % (d["train_songs"], d["train"], d["valid_songs"], d["valid"]),
              "- Songbook set: %s" % json.dumps(d.get("train_set", {})),
+             ] + (["- Pseudo-labelled polyphony (`bandmate songbook polyphony`): Palestrina and Bach chorale scores "
+                   "from music21's corpus, none of the 68 the real-music benchmark analyses, rendered with random "
+                   "tempi, timbres and the training soundfonts; their chord labels are Bandmate's symbolic analyser's "
+                   "reading of the notes (a teacher, not an expert annotation)"]
+                  if any(isinstance(x, dict) and x.get("kind") == "pseudo-labelled polyphony"
+                         for x in d.get("train_set", [])) else []) + [
              "- Training: %d epochs, %d steps, batch %d, crops of %d frames, lr %g, seed %d, %.0f s on CPU; "
              "augmentation: %s" % (t["epochs"], t["steps"], t["batch"], t["crop_frames"], t["lr"], t["seed"],
                                    t["seconds"], t["augmentation"]),
@@ -330,7 +337,10 @@ def model_card_markdown(card: dict) -> str:
              "- Validation metrics (mir_eval, duration-weighted): %s" % json.dumps(card["metrics_valid"]),
              "- Licence: " + card["licence"],
              "- Limits: trained on synthetic General-MIDI renderings only; real recordings (voice, distortion, "
-             "dense mixes) are out of its training distribution.", ""]
+             "dense mixes) are out of its training distribution."]
+    if card.get("reproduce"):
+        lines.append("- Reproduce: `%s`" % card["reproduce"])
+    lines.append("")
     return "\n".join(lines)
 
 
