@@ -185,7 +185,11 @@ def chord_scores(reference: list[dict], estimate: list[dict], duration: float) -
     import mir_eval
 
     ref_int, ref_lab = _intervals(reference)
-    est_int, est_lab = _intervals(estimate)
+    # mir_eval scores the reference's span only and clips the estimate to it; a segment wholly outside it (an
+    # analysis that goes on over the audio's tail past the last annotated chord) would be clipped to zero
+    # length and make mir_eval refuse the song, so it is left out here
+    lo, hi = (float(ref_int.min()), float(ref_int.max())) if len(ref_int) else (0.0, duration)
+    est_int, est_lab = _intervals([dict(s, start=max(s["start"], lo), end=min(s["end"], hi)) for s in estimate])
     if not len(est_int):
         est_int, est_lab = np.array([[0.0, max(duration, float(ref_int.max()))]]), ["N"]
     with warnings.catch_warnings():
@@ -230,7 +234,11 @@ def section_scores(reference: list[dict], estimate: list[dict], duration: float)
 
     end = max(duration, max(s["end"] for s in reference))
     ref_int, ref_lab = _intervals(reference)
-    est_int, est_lab = _intervals(estimate)
+    # mir_eval scores the reference's span only and clips the estimate to it; a segment wholly outside it (an
+    # analysis that goes on over the audio's tail past the last annotated chord) would be clipped to zero
+    # length and make mir_eval refuse the song, so it is left out here
+    lo, hi = (float(ref_int.min()), float(ref_int.max())) if len(ref_int) else (0.0, duration)
+    est_int, est_lab = _intervals([dict(s, start=max(s["start"], lo), end=min(s["end"], hi)) for s in estimate])
     if not len(est_int):
         est_int, est_lab = np.array([[0.0, end]]), ["A"]
     ref_int, _ = mir_eval.util.adjust_intervals(ref_int, ref_lab, t_min=0.0, t_max=end)

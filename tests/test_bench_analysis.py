@@ -153,6 +153,17 @@ def test_aggregate_is_weighted_by_duration():
     assert "chord_root" not in agg
 
 
+def test_chords_past_the_last_annotated_one_are_not_an_error():
+    """An estimate that goes on over the audio's tail, past the reference's last chord, is scored on the span the
+    reference covers (mir_eval would otherwise refuse the song)."""
+    ref = [{"start": 0.0, "end": 2.0, "label": "C:maj"}, {"start": 2.0, "end": 4.0, "label": "G:maj"}]
+    est = ref + [{"start": 4.5, "end": 6.0, "label": "F:maj"}, {"start": 6.0, "end": 7.0, "label": "N"}]
+    s = analysis.chord_scores(ref, est, 7.0)
+    assert s["chord_majmin"] == pytest.approx(1.0)
+    wrong = [{"start": 0.0, "end": 4.0, "label": "C:maj"}, {"start": 5.0, "end": 6.0, "label": "G:maj"}]
+    assert analysis.chord_scores(ref, wrong, 7.0)["chord_majmin"] == pytest.approx(0.5)
+
+
 def test_chord_names_to_harte():
     h = systems.harte_from_name
     assert h("C") == "C:maj" and h("Cm") == "C:min" and h("Bbmaj7") == "Bb:maj7" and h("F#m7") == "F#:min7"
