@@ -74,7 +74,7 @@ class LiveChordTracker:
                  window_s: float = 8.0, tail_s: float = 2.0, change_penalty: float | None = None,
                  confirm: int | None = None, channels: int | None = None, edge_repeat: bool = True,
                  sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
-                 min_prob: float | None = None,
+                 min_prob: float | None = None, on_beat: float | None = None, off_beat: float | None = None,
                  key_window_s: float = 30.0, key_hold_s: float = 4.0):
         import soxr
         import torch
@@ -92,6 +92,9 @@ class LiveChordTracker:
             self.react_s = tuned.get("react_s", CAUSAL_REACT_S) if react_s is None else react_s
             self.min_prob = tuned.get("min_prob", 0.0) if min_prob is None else min_prob
             self.beat_window_s = beat_window_s
+            clocked = tuned.get("beat_clock") or {}
+            self.on_beat = clocked.get("on_beat", 0.5) if on_beat is None else on_beat
+            self.off_beat = clocked.get("off_beat", 2.0) if off_beat is None else off_beat
         else:
             change_penalty = 2.0 if change_penalty is None else change_penalty
             confirm = 3 if confirm is None else confirm
@@ -145,7 +148,8 @@ class LiveChordTracker:
         if self.causal:
             self.net = live_net.StreamingLiveNet(self.model)
             self.featurizer = live_net.FrameFeatures()
-            self.decoder = OnlineChordDecoder(self.penalty, self.confirm, min_prob=self.min_prob)
+            self.decoder = OnlineChordDecoder(self.penalty, self.confirm, min_prob=self.min_prob,
+                                              on_beat=self.on_beat, off_beat=self.off_beat)
             self.buf = np.zeros(live_net.N_LONG, dtype=np.float32)
             self.buf_start = -live_net.N_LONG
             self.next_frame = 1
@@ -510,13 +514,13 @@ class OnlineChordDecoder:
     argmax, with a frame probability of at least `min_prob`, for `confirm` frames in a row (hysteresis; the
     probability gate keeps the network's passing doubts from being announced); the back-pointers of the last few seconds date where the
     decoded path entered it, and the announced chord is the member state most probable since then. With a DAW
-    beat clock (`near_beat` True/False per frame) the penalty is halved just after a beat and multiplied by
+    beat clock (`near_beat` True/False per frame) the penalty is multiplied by `on_beat` just after a beat and by
     `off_beat` away from beats: chords change on beats."""
 
     GROUPS = None
 
     def __init__(self, penalty: float, confirm: int, history: int = 150, off_beat: float = 2.0,
-                 min_prob: float = 0.0):
+                 min_prob: float = 0.0, on_beat: float = 0.5):
         from collections import deque
 
         if OnlineChordDecoder.GROUPS is None:
@@ -524,6 +528,7 @@ class OnlineChordDecoder:
         self.penalty = penalty
         self.confirm = max(1, int(confirm))
         self.off_beat = float(off_beat)
+        self.on_beat = float(on_beat)
         self.min_prob = float(min_prob)  # a frame counts toward the hysteresis only when the triad is this probable
         self.score = None
         self.back = deque(maxlen=history)  # per frame: back-pointer array (group at the previous frame)
@@ -537,7 +542,7 @@ class OnlineChordDecoder:
         """One frame's (N_STATES,) log-probabilities. Returns None, or (state, entry frame, confidence, bass
         pitch class or None) when a new chord is announced."""
         self.frame += 1
-        penalty = self.penalty if near_beat is None else self.penalty * (0.5 if near_beat else self.off_beat)
+        penalty = self.penalty if near_beat is None else self.penalty * (self.on_beat if near_beat else self.off_beat)
         groups = self.GROUPS
         glp = np.full(25, -np.inf)
         np.logaddexp.at(glp, groups, logp)

@@ -285,7 +285,8 @@ def timeline_majmin(ref: list[dict], segments: list[dict]) -> float:
 
 
 def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float, confirm: int, react_s: float,
-             beat_clock: bool = False, logps: dict | None = None, min_prob: float = 0.0) -> dict:
+             beat_clock: bool = False, logps: dict | None = None, min_prob: float = 0.0,
+             on_beat: float | None = None, off_beat: float | None = None) -> dict:
     """The live tracker's decisions (LiveChordTracker._decide: OnlineChordDecoder and the dating of changes)
     over the network's outputs on whole songs, without streaming the audio again: latency from each true change
     to the frame that announces it (p50/p95), event timeline majmin, and emitted / true changes. `logps`
@@ -307,7 +308,7 @@ def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float
         lp, bass = logps[sid]
         # a fixed key: the key tracker has no say in the chord decisions, and costs time here
         tr = LiveChordTracker(model, MODEL_SR, key="C:major", change_penalty=penalty, confirm=confirm,
-                              react_s=react_s, min_prob=min_prob)
+                              react_s=react_s, min_prob=min_prob, on_beat=on_beat, off_beat=off_beat)
         if beat_clock and truth.get("beats") and truth.get("bpm"):
             b0 = truth["beats"][0]
             tr.push_clock(float(truth["bpm"]), b0["beat"] - b0["time"] * float(truth["bpm"]) / 60.0, True)
@@ -334,7 +335,8 @@ def simulate(model, set_dir: str, cache_dir: str, ids: list[str], penalty: float
 
 
 def tune(out: str, cache: str | None = None, penalties=(4.0, 8.0, 16.0, 32.0), confirms=(1, 2, 3),
-         reacts=(0.04, 0.08, 0.12), min_probs=(0.0, 0.5, 0.6, 0.7), max_ratio: float = 1.15, progress=True) -> dict:
+         reacts=(0.04, 0.08, 0.12), min_probs=(0.0, 0.5, 0.6, 0.7), max_ratio: float = 1.15, progress=True,
+         on_beats=(0.5, 0.75, 1.0), off_beats=(1.0, 1.5, 2.0, 3.0)) -> dict:
     """Choose the live decoder's settings on the validation songs (never the test split): among the settings
     whose emitted / true changes stay at or under `max_ratio` (the issue's 1.2 with a margin), the lowest p95
     latency counting missed changes as never named (percentile_with_misses), then the best majmin. The choice and the whole grid go into the model card ('decoder'), where the
@@ -362,13 +364,30 @@ def tune(out: str, cache: str | None = None, penalties=(4.0, 8.0, 16.0, 32.0), c
         best = min(ok, key=lambda g: (g["latency_p95_strict_ms"], -g["majmin"]))
     else:  # none is steady enough: the steadiest
         best = min(grid, key=lambda g: (g["changes_ratio"], g["latency_p95_ms"] or 1e9))
+    # with the DAW's beat clock the penalty is scaled just after beats (on_beat) and elsewhere (off_beat): the
+    # scales are chosen the same way, the songs' own beat grids standing in for the DAW's clock
+    clock_grid = []
+    for on_beat, off_beat in itertools.product(on_beats, off_beats):
+        m = simulate(model, sets[-1], cache_dir, ids, best["penalty"], best["confirm"], best["react_s"],
+                     beat_clock=True, logps=logps, min_prob=best["min_prob"], on_beat=on_beat, off_beat=off_beat)
+        clock_grid.append(dict(m, on_beat=on_beat, off_beat=off_beat))
+        if progress:
+            print("beat clock: on_beat %.2f off_beat %.2f: %s" % (on_beat, off_beat, m), file=sys.stderr, flush=True)
+    ok = [g for g in clock_grid if g["changes_ratio"] <= max_ratio and g["latency_p95_strict_ms"] is not None]
+    clock_best = min(ok, key=lambda g: (g["latency_p95_strict_ms"], -g["majmin"])) if ok else \
+        min(clock_grid, key=lambda g: (g["changes_ratio"], g["latency_p95_ms"] or 1e9))
     card["decoder"] = {"change_penalty": best["penalty"], "confirm": best["confirm"], "react_s": best["react_s"],
                        "min_prob": best["min_prob"],
                        "chosen_on": "%d validation songs (every 20th of %s): lowest p95 latency (misses counted as "
                                     "never named) with emitted / true changes <= %g" % (len(ids), sets[-1], max_ratio),
                        "valid": {k: best[k] for k in ("latency_p50_ms", "latency_p95_ms", "latency_p95_strict_ms",
                                                       "misses", "majmin", "changes_ratio")},
-                       "grid": grid}
+                       "grid": grid,
+                       "beat_clock": {"on_beat": clock_best["on_beat"], "off_beat": clock_best["off_beat"],
+                                      "valid": {k: clock_best[k] for k in ("latency_p50_ms", "latency_p95_ms",
+                                                                           "latency_p95_strict_ms", "misses",
+                                                                           "majmin", "changes_ratio")},
+                                      "grid": clock_grid}}
     with open(out + ".json", "w", encoding="utf-8") as fh:
         json.dump(card, fh, indent=1)
     with open(out + ".md", "w", encoding="utf-8") as fh:
@@ -388,6 +407,13 @@ def _parent(init):
     t = parent.get("training", {})
     return {"checkpoint": os.path.basename(init), "version": parent.get("version"),
             "training": {k: t.get(k) for k in ("steps", "lr", "seconds", "change_weight", "init") if k in t}}
+
+
+def _without_grids(d):
+    """A card section without its tuning grids (they stay in the JSON)."""
+    if isinstance(d, dict):
+        return {k: _without_grids(v) for k, v in d.items() if k != "grid"}
+    return d
 
 
 def model_card_markdown(card: dict) -> str:
@@ -411,8 +437,8 @@ def model_card_markdown(card: dict) -> str:
                                             1 + t.get("change_weight", 0.0))) if t.get("init")
         else "- Trained from scratch",
         "- Validation (causal, per frame, best step): %s" % json.dumps(card["metrics_valid"]),
-        "- Decoder settings (`bandmate train live --tune`): %s" % (json.dumps({k: v for k, v in card["decoder"].items()
-                                                                          if k != "grid"}) if card.get("decoder")
+        "- Decoder settings (`bandmate train live --tune`): %s" % (json.dumps(_without_grids(card["decoder"]))
+                                                                   if card.get("decoder")
                                                                    else "not tuned: the tracker's built-in defaults"),
         "- Live numbers: `bandmate bench live` (bench/results/live.md).",
         "- Licence: " + card["licence"],
@@ -446,7 +472,7 @@ def main(argv=None):
                                                           "--out on the validation songs (written to its card)")
     args = ap.parse_args(argv)
     if args.tune:
-        print(json.dumps({k: v for k, v in tune(args.out, args.cache).items() if k != "grid"}))
+        print(json.dumps(_without_grids(tune(args.out, args.cache))))
         return 0
     if not args.train:
         ap.error("--train is required (or --tune)")
