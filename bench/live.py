@@ -210,6 +210,8 @@ def main(argv=None):
                     help="steady: right padding of the newest frames for the conv front end")
     ap.add_argument("--sure", type=float, help="steady: a new chord at least this probable at its decision "
                                                "frame skips the hysteresis (default: off)")
+    ap.add_argument("--beat-relief", type=int, default=0, help="steady, with --beat-clock: frames of hysteresis a "
+                                                                "change on a DAW beat is spared (default 0)")
     ap.add_argument("--hop", type=float, default=0.1, help="steady: seconds between network runs (0.1, 0.05)")
     ap.add_argument("--window", type=float, default=8.0, help="steady: seconds of frames the network reads")
     ap.add_argument("--beat-clock", action="store_true", help="send the song's tempo and beat grid as a DAW "
@@ -232,7 +234,7 @@ def main(argv=None):
         results[engine] = run(args.set, args.limit, args.block, not args.no_offline, args.beat_clock, engine,
                               stride=args.stride, lag_s=args.lag, confirm=args.confirm, change_penalty=args.penalty,
                               edge_repeat=args.edge == "repeat", sure=args.sure, hop_s=args.hop,
-                              window_s=args.window, react_s=args.react)
+                              window_s=args.window, react_s=args.react, beat_relief=args.beat_relief)
     os.makedirs(args.out_dir, exist_ok=True)
     name = "live_beat_clock" if args.beat_clock else "live"
     with open(os.path.join(args.out_dir, name + ".json"), "w", encoding="utf-8") as fh:

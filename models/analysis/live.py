@@ -24,7 +24,8 @@ mono, n_fft 4096, frames 0.1 s apart, 176 half-semitone bins), so the offline ch
              decision. A change is emitted once the new chord has been the decision for `confirm` frames in a
              row (hysteresis), back-dated to where the decoded path entered it. With the DAW's beat clock
              (push_clock) decisions are beat-synchronous: a change that lands within 0.12 s of a beat is
-             emitted at once, timed on the beat
+             timed on the beat (`beat_relief` > 0 also spares it that many frames of hysteresis: sooner, but
+             1.38 emitted per true change on 30 test songs with 1, against 1.2 without a clock)
   key        every emitted chord goes into a history; the key is re-estimated (models/theory/key.py) on the last
              `key_window_s` seconds, and a different key replaces the current one only after it has won for
              `key_hold_s` seconds of audio
@@ -75,7 +76,7 @@ class LiveChordTracker:
                  confirm: int | None = None, channels: int | None = None, edge_repeat: bool = True,
                  sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
                  min_prob: float | None = None, on_beat: float | None = None, off_beat: float | None = None,
-                 key_window_s: float = 30.0, key_hold_s: float = 4.0):
+                 beat_relief: int = 0, key_window_s: float = 30.0, key_hold_s: float = 4.0):
         import soxr
         import torch
 
@@ -111,6 +112,7 @@ class LiveChordTracker:
         self.lag = int(round(lag_s / FRAME_HOP_S))
         self.penalty = change_penalty
         self.confirm = max(1, int(confirm))
+        self.beat_relief = max(0, int(beat_relief))
         self.resampler = soxr.ResampleStream(self.sr_in, MODEL_SR, 1, dtype="float32") \
             if self.sr_in != MODEL_SR else None
         self.fb = log_filterbank(MODEL_SR, N_FFT)
@@ -358,8 +360,9 @@ class LiveChordTracker:
         # a clear change (the new chord's own probability at the decision frame above `sure`) needs one frame
         need = 1 if self.sure is not None and np.exp(logp[pos, state]) >= self.sure else self.confirm
         on_beat = self._nearest_beat(t_change)
-        if on_beat is not None:  # beat-synchronous: a change that lands on a DAW beat needs one frame less proof
-            t_change, need = on_beat, min(need, max(1, self.confirm - 1))
+        if on_beat is not None:  # beat-synchronous: a change that lands on a DAW beat is timed on it (and, with
+            # beat_relief, needs that many frames less proof)
+            t_change, need = on_beat, min(need, max(1, self.confirm - self.beat_relief))
         if run < need:
             return []
         if self.history and t_change < self.history[-1][0]:

@@ -266,7 +266,7 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
                      "valid": os.path.abspath(valid_dir), "valid_songs": len(valid_files)},
             "training": {"epochs": epochs, "steps": epochs * steps_per_epoch, "batch": batch, "crop_frames": crop,
                          "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
-                         "init": _init_card(init),
+                         "init": parent_card(init),
                          "augmentation": "transpose -6..+5 semitones; p=0.8 timbre (random EQ +-9 dB, room smear, "
                                          "distractor melodies, drum hits); gain 0.7-1.3, tilt +-0.4, noise"},
             "metrics_valid": history[-1]["valid"], "history": history, "licence": "MIT (Bandmate)"}
@@ -277,8 +277,9 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
     return card
 
 
-def _init_card(init):
-    """What a fine-tuned checkpoint started from: the parent's card summary (None when trained afresh)."""
+def parent_card(init, keys=("epochs", "steps", "lr", "seconds", "init")):
+    """What a fine-tuned checkpoint started from, for its card: the parent's name, version, training data and the
+    `keys` of its training section (None when trained afresh). Shared by the chord and live trainers."""
     if not init:
         return None
     try:
@@ -287,8 +288,8 @@ def _init_card(init):
     except (OSError, ValueError):
         return {"checkpoint": os.path.basename(init)}
     return {"checkpoint": os.path.basename(init), "version": parent.get("version"),
-            "train": parent.get("data", {}).get("train"), "training": {k: v for k, v in parent.get(
-                "training", {}).items() if k in ("epochs", "steps", "lr", "seconds", "init")}}
+            "train": parent.get("data", {}).get("train"),
+            "training": {k: v for k, v in parent.get("training", {}).items() if k in keys}}
 
 
 def split_sets(train_dir: str, valid_dir: str | None, cache) -> tuple[list, list, str, list]:

@@ -26,7 +26,8 @@ import numpy as np
 
 from .chords import NO_CHORD, QUALITY_CLASSES, frame_targets, state_log_probs
 from .live_net import HOP_S, build_live_model, causal_features
-from .train_chords import augment_timbre, load_index, loss_fn, optimizer_step, set_metadata, transpose
+from .train_chords import (augment_timbre, load_index, loss_fn, optimizer_step, parent_card, set_metadata,
+                           transpose)
 
 
 def cache_set(set_dir: str, cache_dir: str, progress=True) -> list[str]:
@@ -214,7 +215,7 @@ def train(train_dirs: str, out: str, steps=3000, batch=16, crop=300, lr=1e-3, se
                      "train_set": [set_metadata(d) for d in sets]},
             "training": {"steps": steps, "batch": batch, "crop_frames": crop, "lr": lr, "seed": seed,
                          "seconds": round(time.time() - t0, 1), "best_step": best["step"],
-                         "init": _parent(init),
+                         "init": parent_card(init, ("steps", "lr", "seconds", "change_weight", "init")),
                          "change_weight": change_weight, "change_window_s": change_window_s,
                          "augmentation": "transpose -6..+5 semitones; p=0.8 timbre (random EQ +-9 dB, room smear, "
                                          "distractor melodies, drum hits), the same on both windows; gain 0.7-1.3, "
@@ -393,20 +394,6 @@ def tune(out: str, cache: str | None = None, penalties=(4.0, 8.0, 16.0, 32.0), c
     with open(out + ".md", "w", encoding="utf-8") as fh:
         fh.write(model_card_markdown(card))
     return card["decoder"]
-
-
-def _parent(init):
-    """What a fine-tuned checkpoint started from (None when trained afresh): name, version and training."""
-    if not init:
-        return None
-    try:
-        with open(init + ".json", encoding="utf-8") as fh:
-            parent = json.load(fh)
-    except (OSError, ValueError):
-        return {"checkpoint": os.path.basename(init)}
-    t = parent.get("training", {})
-    return {"checkpoint": os.path.basename(init), "version": parent.get("version"),
-            "training": {k: t.get(k) for k in ("steps", "lr", "seconds", "change_weight", "init") if k in t}}
 
 
 def _without_grids(d):
