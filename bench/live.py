@@ -120,7 +120,9 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
             tr.cpu_per_audio_s()), file=sys.stderr, flush=True)
     w = np.array([r["duration"] for r in rows])
     decoder = {k: getattr(tr, a) for k, a in (("change_penalty", "penalty"), ("confirm", "confirm"),
-                                              ("react_s", "react_s"), ("min_prob", "min_prob")) if hasattr(tr, a)}
+                                              ("react_s", "react_s"), ("min_prob", "min_prob"),
+                                              ("on_beat", "on_beat"), ("off_beat", "off_beat"))
+               if hasattr(tr, a) and (beat_clock or a not in ("on_beat", "off_beat"))}
     summary = {
         "engine": engine, "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block,
         "tracker": dict(decoder, **tracker_kw), "beat_clock": beat_clock,

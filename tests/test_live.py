@@ -376,6 +376,13 @@ def test_train_live_smoke(song, tmp_path):
     decoder = json.loads((tmp_path / "ckpt" / "live_chords.json").read_text())["decoder"]
     assert {"change_penalty", "confirm", "react_s", "valid", "grid"} <= set(decoder)
     assert load_live_model(str(out)).decoder_defaults["confirm"] == decoder["confirm"]
+    # and the beat-clock scales, tuned with the songs' beat grids, reach the tracker's decoder
+    from models.analysis.live import LiveChordTracker
+
+    clock = decoder["beat_clock"]
+    assert {"on_beat", "off_beat", "valid", "grid"} <= set(clock)
+    tr = LiveChordTracker(load_live_model(str(out)), 44100)
+    assert (tr.decoder.on_beat, tr.decoder.off_beat) == (clock["on_beat"], clock["off_beat"])
 
 
 def test_fine_tune_with_change_weights(song, tmp_path):

@@ -128,7 +128,7 @@ def load_live_model(checkpoint: str = CHECKPOINT):
     model = build_live_model(hidden, channels)
     model.load_state_dict(load_file(checkpoint + ".safetensors"))
     # the decoder settings chosen for this checkpoint (train_live.tune), read by the live tracker
-    model.decoder_defaults = {k: decoder[k] for k in ("change_penalty", "confirm", "react_s", "min_prob")
+    model.decoder_defaults = {k: decoder[k] for k in ("change_penalty", "confirm", "react_s", "min_prob", "beat_clock")
                               if k in decoder}
     return model.eval()
 
