@@ -394,8 +394,8 @@ def build_parser():
     p.add_argument("--sample-rate", type=int, default=44100, help="device sample rate (Hz)")
     p.add_argument("--channels", type=int, default=2, help="device channels")
     p.add_argument("--midi-port", help="play each chord's notes on this MIDI output port ('' = default)")
-    p.add_argument("--latency", choices=["steady", "fast"], help="steady (default): few false changes, about "
-                   "0.5 s to name a change; fast: the causal live network, about 0.15 s, more flicker")
+    p.add_argument("--latency", choices=["steady", "fast"], help="fast (default): the causal live network, about "
+                   "0.25 s to name a change; steady: the offline chord network at the stream's edge, about 0.45 s")
     p.add_argument("--start", type=float, default=0.0, help="file input: start this many seconds into the file")
     p.add_argument("--events-file", help="also append each event to this file as one JSON line (DAW scripts)")
     p.add_argument("--clock-file", help="JSON file {tempo, beat, playing, stop} the DAW rewrites: sent as "

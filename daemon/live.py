@@ -23,6 +23,10 @@ log = logging.getLogger("bandmate.live")
 
 MAX_SESSIONS = 16
 IDLE_S = 10.0  # a push session whose client sent nothing for this long ends
+# the engine a session runs when live_start names none: fast, the causal live network (bench/results/live.md:
+# it names a change in about 0.25 s where steady takes 0.45 s, at the same stability); steady when its
+# checkpoint is missing
+DEFAULT_LATENCY = "fast"
 FORMATS = {"float32": np.float32, "int16": np.int16}
 
 
@@ -136,12 +140,12 @@ class LiveSessions:
         self._watch = None
 
     # -- model -----------------------------------------------------------------------------------------------
-    def _chord_model(self, latency="steady"):
+    def _chord_model(self, latency=None):
         """The warm network of a latency mode: steady, the offline chord network run incrementally at the
         stream's edge; fast, the causal live network. Loaded into the pool on first use when the daemon started
         without it; not_available with the reason when it cannot load."""
         pool = self.service.pool
-        name = "live_chords" if latency == "fast" else "chords"
+        name = "live_chords" if (latency or DEFAULT_LATENCY) == "fast" else "chords"
         try:
             return pool.get(name)
         except BandmateError:
@@ -179,7 +183,8 @@ class LiveSessions:
 
             if parse_key(key) is None:
                 raise _bad("field 'key': not a key label like 'Eb:major'")
-        latency = p.get("latency") or "steady"
+        requested = p.get("latency") or None
+        latency = requested or DEFAULT_LATENCY
         if latency not in ("steady", "fast"):
             raise _bad("field 'latency': must be 'steady' or 'fast'")
         idle_s = p.get("idle_timeout", self.idle_s)
@@ -196,7 +201,15 @@ class LiveSessions:
         midi = ChordMidiOut(p["midi_port"]) if p.get("midi_port") is not None else None
         loop = asyncio.get_running_loop()
         try:
-            model = await loop.run_in_executor(None, self._chord_model, latency)
+            try:
+                model = await loop.run_in_executor(None, self._chord_model, latency)
+            except BandmateError:
+                if requested is not None or latency == "steady":
+                    raise
+                # the default engine's network is missing (not trained, deleted): the other one serves, and the
+                # started event and the reply say which
+                latency = "steady"
+                model = await loop.run_in_executor(None, self._chord_model, latency)
         except Exception:
             if midi is not None:
                 midi.close()

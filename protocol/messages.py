@@ -139,9 +139,10 @@ MESSAGES = {m.type: m for m in [
                                          "(default 10)"),
         ("midi_port", "str", False, "play each chord's notes on this MIDI output port ('' = the default port); "
                                     "not_available where the OS or mido has none"),
-        ("latency", "str", False, "steady (default: the chord network with two seconds of context, few false "
-                                  "changes, about half a second to name a change) | fast (the causal live "
-                                  "network: names a change in about 0.15 s, with more passing flickers)"),
+        ("latency", "str", False, "fast (default: the causal live network, names a change in about 0.25 s) | "
+                                  "steady (the offline chord network with two seconds of context: about 0.45 s, "
+                                  "a few points more accurate); the default falls back to steady where the live "
+                                  "network's checkpoint is missing"),
     ], [
         Field("session", "str", "the session id; its events on topic 'live' carry it"),
         Field("latency", "str", "the engine the session runs: steady | fast"),

@@ -91,8 +91,12 @@ def test_tracker_beat_clock_and_fixed_key(song):
         assert e["beat"] == pytest.approx(8.0 + e["time"] * bpm / 60.0, abs=0.01)
         if e["label"] != "N":
             assert e["roman_numeral"] and e["function"]
-    # beat-synchronous: changes are timed on the DAW's beats
-    assert sum(abs(e["beat"] - round(e["beat"])) < 1e-3 for e in chords) >= 0.7 * len(chords)
+    # beat-synchronous: the events that announce the song's chord changes are timed on the DAW's beats (a passing
+    # correction between two beats, e.g. D major -> D minor half a beat in, stays where the network heard it)
+    changes = [c["start"] for c in truth["chords"]]
+    announcing = [e for e in chords if min(abs(e["time"] - t) for t in changes) <= 0.2]
+    assert len(announcing) >= 0.6 * len(changes), (len(announcing), len(changes))
+    assert sum(abs(e["beat"] - round(e["beat"])) < 1e-3 for e in announcing) >= 0.7 * len(announcing)
 
 
 def _push(c, sid, block, fmt="float32"):

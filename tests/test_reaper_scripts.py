@@ -487,9 +487,15 @@ def test_live_chords_toggle_shows_chords_and_stops(reaper, daemon, song):
                for s in reaper.gfx_strings() if s.strip()), reaper.gfx_strings()[-6:]
     assert reaper.S.ext["Bandmate/live_chord"].split(" ")[0] in names
     events = glob.glob(os.path.join(reaper.work, "live-*", "events.jsonl"))
-    with open(events[0]) as fh:
-        evs = [json.loads(line) for line in fh if line.strip()]
-    assert any(e["type"] == "chord" and e.get("beat") is not None for e in evs)  # the clock reached the daemon
+
+    def clocked_chord():  # the first chords may come before the first clock file: wait for one the clock dated
+        reaper.S.play_pos = reaper.S.play_pos + 0.05
+        with open(events[0]) as fh:
+            evs = [json.loads(line) for line in fh if line.strip()]
+        return any(e["type"] == "chord" and e.get("beat") is not None for e in evs)
+
+    reaper.tick(until=clocked_chord, timeout=25)
+    assert clocked_chord()  # the clock reached the daemon
     # run the action again: the running instance stops, the toggle goes off, the client ends its session
     no_error(reaper.relaunch(path))
     assert reaper.S.toggles[cmd] == 0 and not reaper.S.gfx.open

@@ -20,7 +20,7 @@ DEFAULTS = {
     "live_source": "device",      # live chords: the daemon listens to an input device (e.g. a loopback)
     "live_device": "",            # that device's name or index ('' = the system default input)
     "live_key": "",               # read Roman numerals in this key ('' = tracked)
-    "live_latency": "",           # 'fast': the causal live network (sooner, more flicker); '' = steady
+    "live_latency": "",           # '' = the daemon's default (fast); 'steady': the offline chord network (slower)
     "clock_interval": 0.2,        # seconds between live_clock messages while a live session runs
     "live_clip_name": False,      # also write the current chord into the selected clip's name while live
     "generate_stems": "drums,bass,keys,melody",

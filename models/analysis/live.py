@@ -1,10 +1,12 @@
 """Live chord tracking: audio blocks in, chord and key events out, while a track plays.
 
 Two engines share the input, event and key handling below; the model passed in picks one:
-- steady (the offline chord network, chords.py; the daemon's default session): described step by step next;
-- fast (the causal live network, live_net.py, `causal = True`): every 20 ms, features of windows ending at the
-  newest sample, one GRU step, and OnlineChordDecoder (triad-level forward Viterbi with a probability-gated
-  hysteresis; its settings come from the network's model card, `bandmate train live --tune`).
+- fast (the causal live network, live_net.py, `causal = True`; the daemon's default session): every 20 ms,
+  features of windows ending at the newest sample, one GRU step, and OnlineChordDecoder (triad-level forward
+  Viterbi with a probability-gated hysteresis; its settings come from the network's model card, `bandmate train
+  live --tune`);
+- steady (the offline chord network, chords.py; the daemon's fallback when the live network is missing):
+  described step by step next.
 
 The steady engine reads the same features as the offline analyzer (features.log_freq_spectrogram: 22.05 kHz
 mono, n_fft 4096, frames 0.1 s apart, 176 half-semitone bins), so the offline chord network runs unchanged:

@@ -433,7 +433,7 @@ def model_card_markdown(card: dict) -> str:
         "new chord's on 80 % of changes 120 ms in and 87 % 200 ms in on the validation songs; on the 200 songbook "
         "test songs (a soundfont it never heard) 65 % and 79 % (the checkpoint before change weighting: 72 / 86 % "
         "and 58 / 75 %). The decoder's hysteresis adds to that (bench/results/live.md). It is the `latency: fast` "
-        "engine, not the default.", ""])
+        "engine, the daemon's default.", ""])
 
 
 def main(argv=None):
