@@ -457,3 +457,45 @@ def test_live_network_tracker_bad_blocks_and_silence():
     assert [e["label"] for e in events if e["type"] == "chord"][:1] == ["N"]
     assert any(e["type"] == "clipping" for e in events)
     assert tr.flush() == []  # a second flush adds nothing
+
+
+def test_default_engine_falls_back_to_steady_without_the_live_network():
+    """live_start without `latency` runs the fast engine; where its checkpoint is missing, the steady one serves
+    and the reply says so, while asking for fast by name is a clear not_available."""
+    import asyncio
+    import types
+
+    from daemon.live import DEFAULT_LATENCY, LiveSessions
+    from models.analysis.engine import load_chord_model
+
+    chords = load_chord_model()
+    if chords is None:
+        pytest.skip("no chord checkpoint")
+
+    class Pool:
+        specs = {}
+
+        def get(self, name):
+            if name == "chords":
+                return chords
+            raise BandmateError("not_available", "%s: checkpoint missing" % name)
+
+    published = []
+    service = types.SimpleNamespace(pool=Pool(), publish=lambda topic, e: published.append(e))
+    peer = types.SimpleNamespace(transport="zmq")
+
+    async def go():
+        live = LiveSessions(service, idle_s=5)
+        reply = await live.start({}, peer)
+        with pytest.raises(BandmateError) as exc:
+            await live.start({"latency": "fast"}, peer)
+        for s in list(live.sessions.values()):
+            s.ended = True
+        if live._watch is not None:
+            live._watch.cancel()
+        return reply, exc.value.code
+
+    reply, code = asyncio.run(go())
+    assert DEFAULT_LATENCY == "fast"
+    assert reply["latency"] == "steady" and code == "not_available"
+    assert published[0]["type"] == "started" and published[0]["latency"] == "steady"
