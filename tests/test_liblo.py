@@ -1,4 +1,7 @@
 """liblo's oscsend and oscdump (Debian liblo-tools) as an independent OSC peer of the daemon."""
+import os
+import re
+import select
 import shutil
 import socket
 import subprocess
@@ -46,7 +49,7 @@ def test_our_encoder_matches_liblo_bytes():
 
 def test_oscsend_requests_reach_daemon_and_oscdump_gets_events(daemon):
     port = _free_udp_port()
-    dump = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dump = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_until_bound(port)
         daemon_port = str(daemon.osc_port)
@@ -55,18 +58,18 @@ def test_oscsend_requests_reach_daemon_and_oscdump_gets_events(daemon):
                        check=True)
         time.sleep(0.2)
         subprocess.run(["oscsend", "127.0.0.1", daemon_port, "/bandmate/selftest", "sf", "job1", "0.2"], check=True)
-        lines = []
-        deadline = time.monotonic() + 20
-        import select
-
-        while time.monotonic() < deadline:
+        # read the pipe's raw bytes: a buffered readline can swallow several lines at once, and select then
+        # never reports the ones already sitting in Python's buffer
+        raw = b""
+        deadline = time.monotonic() + 60  # generous: a loaded 2-core CI box can stall the SQLite job writes
+        while time.monotonic() < deadline and not re.search(rb'/bandmate/event/job[^\n]*"done"', raw):
             ready, _, _ = select.select([dump.stdout], [], [], 0.5)
             if ready:
-                line = dump.stdout.readline()
-                lines.append(line)
-                if "/bandmate/event/job" in line and '"done"' in line:
+                chunk = os.read(dump.stdout.fileno(), 65536)
+                if not chunk:
                     break
-        text = "".join(lines)
+                raw += chunk
+        text = raw.decode("utf-8", "replace")
         assert "/bandmate/event/job" in text and '"queued"' in text and '"done"' in text, text
         # oscdump prints a timestamp, the address, the types and the values: a job event is sssfs
         # (job_id, state, stage, fraction, message)
