@@ -209,6 +209,15 @@ def _agree_with_home(runs, home: int) -> list[list[int]]:
     return out
 
 
+MIN_REGION_CHORDS, MIN_REGION_S = 3, 4.0  # shorter key regions merge into a neighbour
+
+
+def region_path(emissions, durations, penalty: float = MODULATION_PENALTY, min_chords: int = MIN_REGION_CHORDS,
+                min_seconds: float = MIN_REGION_S) -> np.ndarray:
+    """Key index per chord: Viterbi over the 24 keys, then short regions merged into a neighbour."""
+    return merge_short_regions(viterbi_keys(emissions, penalty), emissions, durations, min_chords, min_seconds)
+
+
 def merge_short_regions(path, emissions, durations, min_chords: int, min_seconds: float) -> np.ndarray:
     """Merge runs shorter than `min_chords` chords or `min_seconds` seconds into the neighbour key that gives
     them the higher log-likelihood, shortest first, until none is left (or only one region remains)."""
@@ -233,19 +242,41 @@ KEY_MODEL_PATH = os.path.join(os.path.dirname(__file__), "key_model.json")
 # indexed by interval above the candidate tonic.
 FEATURE_BLOCKS = (("chord_share", 60), ("bass_share", 12), ("pc_share", 12), ("first_chord", 60),
                   ("root_moves", 144), ("fifth_arrivals", 60), ("first_four", 60), ("opening_share", 60),
-                  ("profile_loglik", 1), ("bias", 1))
+                  ("profile_loglik", 1), ("regions", 4), ("bias", 1))
 OPENING_SHARE = 0.15  # fraction of the song's time read as its opening
 _NF = len(FAMILIES)
+
+
+def _block_offset(name: str) -> int:
+    """Column where feature block `name` starts in a `key_features` row."""
+    names = [b for b, _ in FEATURE_BLOCKS]
+    return sum(n for _, n in FEATURE_BLOCKS[:names.index(name)])
 
 
 def _family_index(quality: str) -> int:
     return FAMILIES.index(QUALITY_FAMILY.get(quality, "maj"))
 
 
-def key_features(parsed, durations, starts, loglik_per_s=None) -> np.ndarray:
+def region_features(path, durations) -> np.ndarray:
+    """(24, 4) per candidate key: the share of the song's time in key regions of that key, in regions of its
+    relative (same notes, other mode), and whether the first and the last region are in that key. `path` is
+    the region decoding's key index per chord."""
+    d = np.asarray(durations, dtype=float)
+    share = np.zeros(24)
+    np.add.at(share, np.asarray(path, dtype=int), d / max(d.sum(), 1e-9))
+    relative = np.concatenate([share[12 + (np.arange(12) + 9) % 12], share[(np.arange(12) + 3) % 12]])
+    out = np.zeros((24, 4))
+    out[:, 0], out[:, 1] = share, relative
+    out[int(path[0]), 2] = 1.0
+    out[int(path[-1]), 3] = 1.0
+    return out
+
+
+def key_features(parsed, durations, starts, loglik_per_s=None, path=None) -> np.ndarray:
     """Features (24, n_features) of a song under each candidate key (index = mode * 12 + tonic), see
     FEATURE_BLOCKS and the module docstring. `parsed` is [(root, quality, bass)], `durations` and `starts` in
-    seconds; `loglik_per_s` (24,) is the profile log-likelihood per second (computed when None)."""
+    seconds; `loglik_per_s` (24,) is the profile log-likelihood per second and `path` the key-region decoding
+    per chord (both computed from the chords when None)."""
     d = np.asarray(durations, dtype=float)
     starts = np.asarray(starts, dtype=float)
     w = d / max(d.sum(), 1e-9)
@@ -281,15 +312,20 @@ def key_features(parsed, durations, starts, loglik_per_s=None) -> np.ndarray:
     for (root, _, _), f, x in zip(parsed, fams, np.clip(np.minimum(ends, cut) - starts, 0.0, None)):
         opening[f, root] += x
     opening /= max(opening.sum(), 1e-9)
-    if loglik_per_s is None:
-        loglik_per_s = chord_emissions(parsed, d).sum(axis=0) / max(d.sum(), 1e-9)
+    if loglik_per_s is None or path is None:
+        em = chord_emissions(parsed, d)
+        if loglik_per_s is None:
+            loglik_per_s = em.sum(axis=0) / max(d.sum(), 1e-9)
+        if path is None:
+            path = region_path(em, d)
+    regions = region_features(path, d)
     rows = np.empty((24, sum(n for _, n in FEATURE_BLOCKS)))
     for k in range(24):
         t = k % 12
         rows[k] = np.concatenate([
             np.roll(chord, -t, 1).ravel(), np.roll(bass, -t), np.roll(pcs, -t), np.roll(first, -t, 1).ravel(),
             np.roll(np.roll(moves, -t, 0), -t, 1).ravel(), np.roll(arrivals, -t, 1).ravel(),
-            np.roll(four, -t, 1).ravel(), np.roll(opening, -t, 1).ravel(), [loglik_per_s[k] / 3.0, 1.0]])
+            np.roll(four, -t, 1).ravel(), np.roll(opening, -t, 1).ravel(), [loglik_per_s[k] / 3.0], regions[k], [1.0]])
     return rows
 
 
@@ -339,7 +375,8 @@ def fit_key_model(examples, l2: float = 3e-4, max_iter: int = 3000) -> np.ndarra
         return loss, grad.ravel()
 
     w0 = np.zeros(2 * f)
-    w0[f - 2] = w0[2 * f - 2] = 3.0  # start from the profile model
+    at = _block_offset("profile_loglik")
+    w0[at] = w0[f + at] = 3.0  # start from the profile model
     res = minimize(loss_grad, w0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     return res.x.reshape(2, f)
 
@@ -400,7 +437,7 @@ def save_key_model(weights: np.ndarray, path: str = KEY_MODEL_PATH, **meta) -> N
 
 
 def estimate_key(chords: list[dict], chroma=None, chroma_times=None, penalty: float = MODULATION_PENALTY,
-                 min_region_chords: int = 3, min_region_s: float = 4.0) -> dict | None:
+                 min_region_chords: int = MIN_REGION_CHORDS, min_region_s: float = MIN_REGION_S) -> dict | None:
     """Global key and key regions of chord segments [{start, end, label (Harte)}] (seconds).
 
     Returns {"key": {tonic, mode, label, confidence}, "key_regions": [{start, end, key}], "per_chord": [key
@@ -412,16 +449,20 @@ def estimate_key(chords: list[dict], chroma=None, chroma_times=None, penalty: fl
         return None
     durations = ends - starts
     em = chord_emissions(parsed, durations, chroma, chroma_times, starts)
-    path = viterbi_keys(em, penalty)
-    path = merge_short_regions(path, em, durations, min_region_chords, min_region_s)
+    path = region_path(em, durations, penalty, min_region_chords, min_region_s)
     runs = _runs(path)
 
     total = durations.sum()
     weights = load_key_model()
     if weights is not None:
         # the scorer was trained on chord evidence alone: the profile log-likelihood without chroma
-        plain = em if chroma is None else chord_emissions(parsed, durations)
-        score = key_scores(key_features(parsed, durations, starts, plain.sum(axis=0) / max(total, 1e-9)), weights)
+        if chroma is None:
+            plain, plain_path = em, path
+        else:
+            plain = chord_emissions(parsed, durations)
+            plain_path = region_path(plain, durations)  # as key_features decodes it in training
+        score = key_scores(key_features(parsed, durations, starts, plain.sum(axis=0) / max(total, 1e-9), plain_path),
+                           weights)
         best = int(np.argmax(score))
         runs = _agree_with_home(runs, best)
         path = np.concatenate([[k] * (b - a) for a, b, k in runs]).astype(int)
