@@ -141,6 +141,11 @@ def test_tempo_octave_grids_features_and_choice():
     slow = to.candidates(times * 3, positions, np.zeros(int(61 * fps)), np.zeros(int(61 * fps)),
                          np.zeros(int(61 * fps)), None, fps)
     assert [c[0] for c in slow] == [1.0, 1.5, 2.0]
+    # decoded downbeats on the wrong phase (on 1.0 s, 3.0 s, ... while the chords change on 0.5 s, 2.5 s, ...):
+    # the half-tempo candidate takes the beats the chords change on, not the decoded downbeats' phase
+    assert to.grid_for(times, positions, 0.5)[0] == times[1]
+    half = {c[0]: dict(zip(to.FEATURES, c[2])) for c in cands}[0.5]
+    assert half["chord_changes_on_grid"] == 1.0
 
 
 def test_bar_choice_reads_chord_changes():

@@ -121,14 +121,25 @@ def candidate_features(grid: np.ndarray, relation: float, beat_act: np.ndarray, 
                     dtype=np.float64)
 
 
+_PHASE_COLS = [FEATURES.index("downbeat_on"), FEATURES.index("chord_changes_on_grid")]  # what picks a phase
+
+
 def candidates(times, positions, beat_act, down_act, onsets, chords, fps):
     """[(relation, bpm, features)] of the candidate levels that are in range."""
     out = []
     changes, chord_len = chord_changes(chords)
     for rel in RELATIONS:
-        grid = grid_for(times, positions, rel)
-        f = candidate_features(grid, rel, beat_act, down_act, onsets, changes, chord_len, fps)
-        if f is not None:
+        if rel == 0.5:
+            # every other beat, both phases: the decoded downbeats may sit on the wrong one when the decoder
+            # runs at twice the tactus, so the phase whose beats the chord changes and the downbeat activation
+            # favour stands for the level
+            grids = [np.asarray(times, dtype=np.float64)[p::2] for p in (0, 1)]
+        else:
+            grids = [grid_for(times, positions, rel)]
+        scored = [(g, candidate_features(g, rel, beat_act, down_act, onsets, changes, chord_len, fps)) for g in grids]
+        scored = [(g, f) for g, f in scored if f is not None]
+        if scored:
+            grid, f = max(scored, key=lambda gf: gf[1][_PHASE_COLS].sum())
             out.append((rel, 60.0 / float(np.median(np.diff(grid))), f))
     return out
 

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         from models.theory import key
 
         print("train analysis: 3/5 key scorer", file=sys.stderr)
-        key.main(["--fit"] + a.train.split(","))
+        key.main(["--fit"] + a.train.split(",") + ["--synth", "6000"])  # plus 6000 train-pool chord plans
     if "octave" not in skip:
         from . import train_tempo_octave
 
