@@ -1,7 +1,7 @@
 """`bandmate bench render`: the diffusion renderer beside the soundfont renderer on the same held-out MIDI, in one
 run.
 
-    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 2]
+    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 1.25]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
 `bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
@@ -121,6 +121,7 @@ def vae_roundtrip(renderer, stems_eval):
     import torch
 
     from models.generation.diffusion.config import FRAME_SAMPLES, SAMPLE_RATE
+    from models.generation.diffusion.render import GL_ITERS
     from models.generation.diffusion.vae import griffin_lim
 
     out = {}
@@ -130,7 +131,7 @@ def vae_roundtrip(renderer, stems_eval):
         x = np.pad(x, (0, n - len(x)))
         with torch.no_grad():
             z = renderer.vae.encode(torch.from_numpy(x)[None].to(renderer.device))
-            w = griffin_lim(renderer.vae.decode(z).cpu())[0].numpy()
+            w = griffin_lim(renderer.vae.decode(z).cpu(), n_iter=GL_ITERS)[0].numpy()
         out[s] = _resample(w, SAMPLE_RATE, EVAL_SR)[:len(y)]
     return out
 
@@ -400,7 +401,7 @@ def markdown(r, table):
         return "-" if v is None else "%.3f" % v
 
     lines = ["# Diffusion renderer beside the soundfont renderer", "",
-             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %.1f; soundfont "
+             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %g; soundfont "
              "%s. Native rate 16 kHz mono (8 kHz bandwidth), delivered as 48 kHz stereo. Written by "
              "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"], r["guidance"],
                                           r["soundfont"]), ""]

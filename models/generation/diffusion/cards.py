@@ -10,6 +10,7 @@ import os
 import sys
 
 from .render import DIFFUSION_CHECKPOINT, VAE_CHECKPOINT
+from .schedule import DEFAULT_GUIDANCE
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                        "bench", "results", "render.json")
@@ -87,9 +88,9 @@ def diffusion_card(card, vae, bench) -> str:
         "cross-attention -> ResBlock, decoder Upsample -> ResBlock with skips -> cross-attention; timestep in "
         "every ResBlock; v-prediction, cosine schedule), plus the notation concatenated to the input as an aligned "
         "local path." % card["conditioner"]["dim"],
-        "- **Sampling**: DDIM, 20 steps by default (any count works, e.g. 50), classifier-free guidance 2.0 "
+        "- **Sampling**: DDIM, 20 steps by default (any count works, e.g. 50), classifier-free guidance %g "
         "(notation dropped for %s of training examples); 2.048 s windows with 0.512 s cross-faded overlaps, all "
-        "windows and stems in one batch." % card["objective"].split("drop ")[-1].rstrip(")"),
+        "windows and stems in one batch." % (DEFAULT_GUIDANCE, card["objective"].split("drop ")[-1].rstrip(")")),
         "- **Native rate / bandwidth**: 16 kHz mono (8 kHz bandwidth) through the VAE (%s); output resampled to "
         "48 kHz stereo (dual mono)." % vae.get("version"),
         "- **Size**: conditioner %d + U-Net %d parameters (U-Net config %s), float16 weights." % (
