@@ -69,6 +69,28 @@ def follow_job(get_job, job_id, on_progress=None, timeout=None, pause=time.sleep
         pause(interval)
 
 
+PROBE_AFTER_S = 0.5  # a request unanswered this long looks once whether anything listens at its endpoint
+
+
+def _listening(endpoint: str) -> bool:
+    """False only when `endpoint` is tcp:// on this machine and a TCP connection to it is refused; True
+    otherwise (other hosts and transports are not probed)."""
+    import socket
+
+    if not endpoint.startswith("tcp://"):
+        return True
+    host, _, port = endpoint[len("tcp://"):].rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1", "[::1]") or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+
+
 class _Endpoints(object):
     def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
         found = discover(home) if endpoint is None or pub_endpoint is None else {}
@@ -109,18 +131,29 @@ class Client(_Endpoints):
         """Send one request and return its result dict; raises BandmateError or DaemonUnreachable."""
         req_id = _new_id()
         self.sock.send(envelope.encode_request(req_id, msg_type, params or {}, self.token))
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        probe_at = time.monotonic() + PROBE_AFTER_S  # None once probed
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.sock.poll(int(left * 1000)):
+            now = time.monotonic()
+            if now >= deadline:
                 self._connect()  # drop whatever is in flight; a late reply must not answer the next request
                 raise DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve`"
-                                        " running?)" % (self.endpoint, self.timeout if timeout is None else timeout))
-            env = envelope.decode_reply(self.sock.recv())
-            if env.get("id") == req_id:
-                return _unwrap(env)
-            if env.get("id") is None and not env.get("ok"):
-                return _unwrap(env)  # the daemon could not read our id back: the error is ours
+                                        " running?)" % (self.endpoint, limit))
+            wake = deadline if probe_at is None else min(deadline, probe_at)
+            if self.sock.poll(int((wake - now) * 1000)):
+                env = envelope.decode_reply(self.sock.recv())
+                if env.get("id") == req_id:
+                    return _unwrap(env)
+                if env.get("id") is None and not env.get("ok"):
+                    return _unwrap(env)  # the daemon could not read our id back: the error is ours
+            elif probe_at is not None and time.monotonic() >= probe_at:
+                # no reply yet: a refused TCP connection means no daemon, said now rather than after the timeout
+                probe_at = None
+                if not _listening(self.endpoint):
+                    self._connect()
+                    raise DaemonUnreachable("no Bandmate daemon listens at %s (start it with `bandmate serve`, or "
+                                            "pass --local to run one in this process)" % self.endpoint)
 
     # -- conveniences ----------------------------------------------------------------------------------------
     def ping(self, payload=""):

@@ -335,3 +335,46 @@ def test_a_cached_analysis_is_exported_where_the_new_request_asks(daemon, tmp_pa
     assert first["result"]["song"]["exports"]["midi"].startswith(str(tmp_path / "a"))
     assert again["result"]["song"]["exports"]["midi"].startswith(str(tmp_path / "b"))
     assert (tmp_path / "b" / "tone.chords.mid").exists()
+
+
+def test_client_says_at_once_when_no_daemon_listens():
+    import socket
+
+    from bridge.client import Client, DaemonUnreachable
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # a port nothing listens on
+    c = Client(endpoint="tcp://127.0.0.1:%d" % port, pub_endpoint="tcp://127.0.0.1:%d" % port, timeout=30.0)
+    t0 = time.monotonic()
+    with pytest.raises(DaemonUnreachable, match="no Bandmate daemon listens"):
+        c.ping()
+    assert time.monotonic() - t0 < 5.0  # not the 30 s timeout
+    c.close()
+
+
+def test_client_still_waits_for_a_slow_daemon():
+    from bridge.client import Client
+    from protocol import envelope
+
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer_late():  # a daemon busy for 1.5 s: the port is open, so the client keeps waiting
+        if router.poll(10000):
+            ident, data = router.recv_multipart()
+            time.sleep(1.5)
+            router.send_multipart([ident, envelope.encode_reply(envelope.decode_request(data)[0], {"ok": 1})])
+
+    th = threading.Thread(target=answer_late)
+    th.start()
+    try:
+        with Client(endpoint="tcp://127.0.0.1:%d" % port, pub_endpoint="tcp://127.0.0.1:%d" % port,
+                    timeout=10.0) as c:
+            assert c.request("ping")["ok"] == 1
+    finally:
+        th.join()
+        router.close(0)
