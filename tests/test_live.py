@@ -266,6 +266,18 @@ def test_bench_live_scores_a_song(song, tmp_path):
     assert md.startswith("# bench live") and "| metric | " + " | ".join(results) + " | goal |" in md
 
 
+def test_offline_ceiling_counts_changes_named_in_time():
+    from bench.live import offline_named
+
+    ref = [{"start": 0.0, "end": 2.0, "label": "C:maj"}, {"start": 2.0, "end": 4.0, "label": "A:min"},
+           {"start": 4.0, "end": 4.1, "label": "F:maj"}, {"start": 4.1, "end": 6.0, "label": "G:7"}]
+    # the estimate enters A minor 0.3 s late and G (a 7th, right at the major/minor level) on time
+    est = [{"start": 0.0, "end": 2.3, "label": "C:maj"}, {"start": 2.3, "end": 4.0, "label": "A:min"},
+           {"start": 4.0, "end": 6.0, "label": "G:maj"}]
+    assert offline_named(est, ref, 0.15) == (1, 2)  # F lasts 0.1 s: not counted; A minor not yet named
+    assert offline_named(est, ref, 0.5) == (2, 2)
+
+
 def test_midi_out_notes_and_error_without_a_port(daemon):
     from daemon.live import ChordMidiOut
 
