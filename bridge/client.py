@@ -261,11 +261,25 @@ class AsyncClient(_Endpoints):
         fut = asyncio.get_running_loop().create_future()
         self._waiting[req_id] = fut
         await self.sock.send(envelope.encode_request(req_id, msg_type, params or {}, self.token))
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
         try:
-            env = await asyncio.wait_for(fut, self.timeout if timeout is None else timeout)
+            try:
+                env = await asyncio.wait_for(asyncio.shield(fut), min(PROBE_AFTER_S, limit))
+            except asyncio.TimeoutError:
+                # no reply yet: a refused TCP connection means no daemon, said now rather than after the timeout
+                listening = await asyncio.get_running_loop().run_in_executor(None, _listening, self.endpoint)
+                if not listening:
+                    raise DaemonUnreachable("no Bandmate daemon listens at %s (start it with `bandmate serve`)"
+                                            % self.endpoint)
+                env = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
+            raise DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve` "
+                                    "running?)" % (self.endpoint, limit))
+        finally:
             self._waiting.pop(req_id, None)
-            raise DaemonUnreachable("no reply from the Bandmate daemon at %s" % self.endpoint)
+            if not fut.done():
+                fut.cancel()
         return _unwrap(env)
 
     async def ping(self, payload=""):

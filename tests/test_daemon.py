@@ -1,4 +1,5 @@
 """A real daemon process on loopback, driven over ZeroMQ and OSC: requests, jobs, events, errors."""
+import asyncio
 import json
 import os
 import threading
@@ -352,6 +353,55 @@ def test_client_says_at_once_when_no_daemon_listens():
         c.ping()
     assert time.monotonic() - t0 < 5.0  # not the 30 s timeout
     c.close()
+
+
+def test_async_client_says_at_once_when_no_daemon_listens():
+    import socket
+
+    from bridge.client import DaemonUnreachable
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # a port nothing listens on
+
+    async def go():
+        async with AsyncClient(endpoint="tcp://127.0.0.1:%d" % port, pub_endpoint="tcp://127.0.0.1:%d" % port,
+                               timeout=30.0) as c:
+            await c.ping()
+
+    t0 = time.monotonic()
+    with pytest.raises(DaemonUnreachable, match="no Bandmate daemon listens"):
+        asyncio.run(go())
+    assert time.monotonic() - t0 < 5.0  # not the 30 s timeout
+
+
+def test_async_client_still_waits_for_a_slow_daemon():
+    from protocol import envelope
+
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer_late():  # busy for 1.5 s with the port open: the client keeps waiting past the probe
+        if router.poll(10000):
+            ident, data = router.recv_multipart()
+            time.sleep(1.5)
+            router.send_multipart([ident, envelope.encode_reply(envelope.decode_request(data)[0], {"ok": 1})])
+
+    async def go():
+        async with AsyncClient(endpoint="tcp://127.0.0.1:%d" % port, pub_endpoint="tcp://127.0.0.1:%d" % port,
+                               timeout=10.0) as c:
+            return await c.request("ping")
+
+    th = threading.Thread(target=answer_late)
+    th.start()
+    try:
+        assert asyncio.run(go())["ok"] == 1
+    finally:
+        th.join()
+        router.close(0)
 
 
 def test_client_still_waits_for_a_slow_daemon():
