@@ -140,12 +140,40 @@ def test_tempo_octave_grids_features_and_choice():
     # an out-of-range level is no candidate
     slow = to.candidates(times * 3, positions, np.zeros(int(61 * fps)), np.zeros(int(61 * fps)),
                          np.zeros(int(61 * fps)), None, fps)
-    assert [c[0] for c in slow] == [1.0, 1.5, 2.0]
+    assert [c[0] for c in slow] == [1.0, 1.5, 2.0, 3.0]
+    # a decoder locked to every third beat, on the offbeats (0.75 s, 2.25 s, ... while the beats and chord changes
+    # fall on 0.5 s, 1.0 s, ...): the x3 candidate is the grid shifted by half a beat, on the chord changes
+    third = times[:-1:3] + 0.25
+    x3 = {c[0]: c for c in to.candidates(third, np.ones(len(third), int), beat_act, np.zeros(n), beat_act, chords,
+                                          fps)}[3.0]
+    assert round(x3[1]) == 120 and dict(zip(to.FEATURES, x3[2]))["chord_changes_on_grid"] == 1.0
     # decoded downbeats on the wrong phase (on 1.0 s, 3.0 s, ... while the chords change on 0.5 s, 2.5 s, ...):
     # the half-tempo candidate takes the beats the chords change on, not the decoded downbeats' phase
     assert to.grid_for(times, positions, 0.5)[0] == times[1]
     half = {c[0]: dict(zip(to.FEATURES, c[2])) for c in cands}[0.5]
     assert half["chord_changes_on_grid"] == 1.0
+
+
+def test_simulated_wrong_level_decodings_teach_every_relation():
+    from models.analysis import tempo_octave as to
+    from models.analysis.train_tempo_octave import SIMULATIONS, simulated_groups
+
+    fps = beats.FPS
+    times = np.arange(0.5, 30.0, 0.5)  # 120 BPM
+    n = int(31 * fps)
+    act = np.zeros((n, 3), np.float32)
+    act[np.round(times * fps).astype(int), 1] = 0.9
+    chords = [{"start": float(t), "end": float(t + 2.0), "label": lab}
+              for t, lab in zip(np.arange(0.5, 28.0, 2.0), ["C:maj", "G:maj", "A:min", "F:maj"] * 4)]
+    row = {"truth_bpm": 120.0, "act": act, "onsets": act[:, 1].copy(), "chords": chords}
+    groups = simulated_groups([{"first": (times, np.ones(len(times), int))}], [row], share=2.0)
+    assert len(groups) == sum(phases for _, _, phases in SIMULATIONS)  # every kind in every phase
+    assert sum(w for _, _, w in groups) == pytest.approx(2.0)
+    names = ("bias_x0.5", "bias_x2", "bias_x1.5", "bias_x2/3", "bias_x3")
+    right = {next((nm for nm in names if x[k][to.FEATURES.index(nm)] == 1.0), "x1") for x, k, _ in groups}
+    assert right == {"bias_x2", "bias_x3", "bias_x0.5", "bias_x2/3", "bias_x1.5"}
+    # a song the decoder got wrong gives no simulations (its own group already says what went wrong)
+    assert simulated_groups([{"first": (times[::2], np.ones(len(times[::2]), int))}], [row], share=5) == []
 
 
 def test_bar_choice_reads_chord_changes():

@@ -545,7 +545,7 @@ def track_activations(act: np.ndarray, onsets: np.ndarray, low_onsets: np.ndarra
         model = tempo_octave.load() if octave == "default" else octave
         cands = tempo_octave.candidates(times, positions, beat_act, act[:, 2], onsets, chords, FPS)
         if collect is not None:
-            collect["octave"] = cands
+            collect["octave"], collect["first"] = cands, (times, positions)
         relation, bpm_c, _ = tempo_octave.choose(cands, model)
         if relation != 1.0:  # decode again at the chosen level, over the tempi the first decoding went through
             ibi = np.diff(times)

@@ -1,13 +1,16 @@
-"""Tempo octave: choosing the beat level (half, as decoded, double, or 3:2 either way) after the bar-pointer
-decoder.
+"""Tempo octave: choosing the beat level (half, as decoded, double, triple, or 3:2 either way) after the
+bar-pointer decoder.
 
 The decoder (beats.py) finds a steady pulse, but on a 61 BPM ballad with eighth-note arpeggios or a 180 BPM
-march the pulse it finds is often an octave (or a 3:2 step) away from the tactus people count. This step
-scores five beat grids built from the decoded beats — every other beat (x0.5), the beats (x1), the beats and
-their midpoints (x2), three beats in the time of two (x1.5) and two in the time of three (x2/3) — with a
-linear model over features that describe how music sits on a beat level:
+march the pulse it finds is often an octave (or a 3:2 step) away from the tactus people count; on a heavily
+syncopated march it can lock to every third beat. This step scores six beat grids built from the decoded beats —
+every other beat (x0.5), the beats (x1), the beats and their midpoints (x2), three beats in the time of two
+(x1.5), two in the time of three (x2/3) and three per decoded beat (x3) — with a linear model over features that
+describe how music sits on a beat level:
 
-  level         which grid (indicators for x0.5, x2, x1.5 and x2/3, the last two interpolated between beats)
+  level         which grid (indicators for x0.5, x2, x1.5, x2/3 and x3, the last three interpolated between
+                beats; x0.5, x1.5 and x3 in the phase the downbeat activation and chord changes favour, since a
+                decoder at the wrong level may sit on offbeats)
   tempo         log2(BPM / 100) and its square (a learned tempo preference)
   activation    the beat network's peak activation on the grid, between grid beats, and their difference;
                 the downbeat activation on the grid
@@ -18,7 +21,8 @@ linear model over features that describe how music sits on a beat level:
                 whether the network is silent between grid beats
 
 The model (a conditional logit: softmax of the scores over the candidates) is fitted on songbook training sets
-by `bandmate train octave` and stored as JSON (models/checkpoints/tempo_octave.json) with its card. When a
+by `bandmate train octave` (the real decodings plus simulated wrong-level ones, see train_tempo_octave.py) and
+stored as JSON (models/checkpoints/tempo_octave.json) with its card. When a
 grid other than x1 wins, beats.track_activations decodes again within 8 % of that tempo. Without the file the
 decoder's own level is kept.
 """
@@ -29,8 +33,9 @@ import os
 
 import numpy as np
 
-RELATIONS = (0.5, 2.0 / 3.0, 1.0, 1.5, 2.0)
-FEATURES = ("bias_x0.5", "bias_x2", "bias_x1.5", "bias_x2/3", "log2_bpm", "log2_bpm_sq", "act_on", "act_mid", "act_on_minus_mid",
+RELATIONS = (0.5, 2.0 / 3.0, 1.0, 1.5, 2.0, 3.0)
+INTERPOLATED = (2.0 / 3.0, 1.5, 3.0)  # grids placed between the decoded beats
+FEATURES = ("bias_x0.5", "bias_x2", "bias_x1.5", "bias_x2/3", "bias_x3", "log2_bpm", "log2_bpm_sq", "act_on", "act_mid", "act_on_minus_mid",
             "downbeat_on", "chord_changes_on_grid", "log2_beats_per_chord", "log2_onsets_per_beat")
 # derived from the raw features before scoring: how far chords are from lasting a bar of four beats (either
 # way), and whether the network never fires between grid beats (the grid is already the finest level it hears)
@@ -40,14 +45,15 @@ CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
                           "tempo_octave.json")
 
 
-def grid_for(times: np.ndarray, positions: np.ndarray, relation: float) -> np.ndarray:
+def grid_for(times: np.ndarray, positions: np.ndarray, relation: float, offset: float = 0.0) -> np.ndarray:
     """Beat times of the candidate level: x1 the beats, x2 the beats and their midpoints, x0.5 every other
-    beat, in the phase that holds more of the decoded downbeats."""
+    beat, in the phase that holds more of the decoded downbeats; the interpolated levels (x1.5: three beats in
+    the time of two, x2/3: two in the time of three, x3: three per beat) start `offset` decoded beats in."""
     times = np.asarray(times, dtype=np.float64)
     if relation == 1.0 or len(times) < 2:
         return times
-    if relation in (1.5, 2.0 / 3.0):  # three beats in the time of two, or two in the time of three
-        idx = np.arange(0.0, len(times) - 1 + 1e-9, 1.0 / relation)
+    if relation in INTERPOLATED:
+        idx = np.arange(offset, len(times) - 1 + 1e-9, 1.0 / relation)
         return np.interp(idx, np.arange(len(times)), times)
     if relation == 2.0:
         mids = 0.5 * (times[:-1] + times[1:])
@@ -116,7 +122,8 @@ def candidate_features(grid: np.ndarray, relation: float, beat_act: np.ndarray, 
     per_beat = float(np.log2((peaks + 1.0) / len(grid)))
     lb = float(np.log2(bpm / 100.0))
     mid_mean = mid.mean() if len(mid) else 0.0
-    return np.array([relation == 0.5, relation == 2.0, relation == 1.5, relation == 2.0 / 3.0, lb, lb * lb,
+    return np.array([relation == 0.5, relation == 2.0, relation == 1.5, relation == 2.0 / 3.0, relation == 3.0,
+                     lb, lb * lb,
                      on.mean(), mid_mean, on.mean() - mid_mean, down.mean(), aligned, beats_per_chord, per_beat],
                     dtype=np.float64)
 
@@ -134,6 +141,10 @@ def candidates(times, positions, beat_act, down_act, onsets, chords, fps):
             # runs at twice the tactus, so the phase whose beats the chord changes and the downbeat activation
             # favour stands for the level
             grids = [np.asarray(times, dtype=np.float64)[p::2] for p in (0, 1)]
+        elif rel in (1.5, 3.0):
+            # a decoder locked at two or three candidate beats may sit on their offbeats: the grid shifted by
+            # half a candidate beat competes too
+            grids = [grid_for(times, positions, rel, off) for off in (0.0, 0.5 / rel)]
         else:
             grids = [grid_for(times, positions, rel)]
         scored = [(g, candidate_features(g, rel, beat_act, down_act, onsets, changes, chord_len, fps)) for g in grids]
@@ -183,28 +194,29 @@ def choose(cands: list, model: dict | None) -> tuple[float, float, dict]:
     return cands[best][0], cands[best][1], {str(c[0]): round(float(q), 3) for c, q in zip(cands, p)}
 
 
-def fit(groups: list, l2: float = 1e-2, transform=expand, indicators=(0, 1, 2, 3, -1),
+def fit(groups: list, l2: float = 1e-2, transform=expand, indicators=(0, 1, 2, 3, 4, -1),
         names=FEATURES + DERIVED) -> dict:
-    """Conditional-logit weights from groups [(features (n_cands, F), index of the right candidate)]:
-    `transform` maps raw features to the scored ones, whose `indicators` columns (0/1) are not standardised."""
+    """Conditional-logit weights from groups [(features (n_cands, F), index of the right candidate[, weight])]
+    (weight 1 where not given): `transform` maps raw features to the scored ones, whose `indicators` columns (0/1)
+    are not standardised."""
     from scipy.optimize import minimize
 
-    groups = [(transform(g[0]), g[1]) for g in groups]
+    groups = [(transform(g[0]), g[1], float(g[2]) if len(g) > 2 else 1.0) for g in groups]
     allx = np.concatenate([g[0] for g in groups])
     mean, std = allx.mean(axis=0), allx.std(axis=0) + 1e-6
     for i in indicators:
         mean[i], std[i] = 0.0, 1.0
-    xs = [((g[0] - mean) / std, g[1]) for g in groups]
+    xs = [((g[0] - mean) / std, g[1], g[2]) for g in groups]
+    n = sum(g[2] for g in xs)
 
     def loss(w):
         total, grad = 0.0, np.zeros_like(w)
-        for x, y in xs:
+        for x, y, weight in xs:
             s = x @ w
             s = s - s.max()
             p = np.exp(s) / np.exp(s).sum()
-            total -= np.log(p[y] + 1e-12)
-            grad -= x[y] - p @ x
-        n = len(xs)
+            total -= weight * np.log(p[y] + 1e-12)
+            grad -= weight * (x[y] - p @ x)
         return total / n + l2 * w @ w, grad / n + 2 * l2 * w
     res = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B")
     return {"weights": res.x.tolist(), "mean": mean.tolist(), "std": std.tolist(), "features": list(names),

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         from . import train_tempo_octave
 
         print("train analysis: 4/5 tempo octave", file=sys.stderr)
-        train_tempo_octave.main(["--train", a.train, "--out", os.path.join(a.out_dir, "tempo_octave.json")])
+        train_tempo_octave.main(["--train", a.train, "--out-dir", a.out_dir])
     if "live" not in skip:
         from . import train_live
 
