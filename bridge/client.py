@@ -91,6 +91,15 @@ def _listening(endpoint: str) -> bool:
         return True
 
 
+def _no_daemon(endpoint: str, hint: str = "") -> DaemonUnreachable:
+    return DaemonUnreachable("no Bandmate daemon listens at %s (start it with `bandmate serve`%s)" % (endpoint, hint))
+
+
+def _no_reply(endpoint: str, limit: float) -> DaemonUnreachable:
+    return DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve` running?)"
+                             % (endpoint, limit))
+
+
 class _Endpoints(object):
     def __init__(self, endpoint=None, pub_endpoint=None, token=None, timeout=10.0, home=None):
         found = discover(home) if endpoint is None or pub_endpoint is None else {}
@@ -132,14 +141,13 @@ class Client(_Endpoints):
         req_id = _new_id()
         self.sock.send(envelope.encode_request(req_id, msg_type, params or {}, self.token))
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        probe_at = time.monotonic() + PROBE_AFTER_S  # None once probed
+        start = time.monotonic()
+        deadline, probe_at = start + limit, start + PROBE_AFTER_S  # probe_at: None once probed
         while True:
             now = time.monotonic()
             if now >= deadline:
                 self._connect()  # drop whatever is in flight; a late reply must not answer the next request
-                raise DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve`"
-                                        " running?)" % (self.endpoint, limit))
+                raise _no_reply(self.endpoint, limit)
             wake = deadline if probe_at is None else min(deadline, probe_at)
             if self.sock.poll(int((wake - now) * 1000)):
                 env = envelope.decode_reply(self.sock.recv())
@@ -152,8 +160,7 @@ class Client(_Endpoints):
                 probe_at = None
                 if not _listening(self.endpoint):
                     self._connect()
-                    raise DaemonUnreachable("no Bandmate daemon listens at %s (start it with `bandmate serve`, or "
-                                            "pass --local to run one in this process)" % self.endpoint)
+                    raise _no_daemon(self.endpoint, ", or pass --local to run one in this process")
 
     # -- conveniences ----------------------------------------------------------------------------------------
     def ping(self, payload=""):
@@ -270,12 +277,10 @@ class AsyncClient(_Endpoints):
                 # no reply yet: a refused TCP connection means no daemon, said now rather than after the timeout
                 listening = await asyncio.get_running_loop().run_in_executor(None, _listening, self.endpoint)
                 if not listening:
-                    raise DaemonUnreachable("no Bandmate daemon listens at %s (start it with `bandmate serve`)"
-                                            % self.endpoint)
+                    raise _no_daemon(self.endpoint)
                 env = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
-            raise DaemonUnreachable("no reply from the Bandmate daemon at %s within %.1f s (is `bandmate serve` "
-                                    "running?)" % (self.endpoint, limit))
+            raise _no_reply(self.endpoint, limit)
         finally:
             self._waiting.pop(req_id, None)
             if not fut.done():

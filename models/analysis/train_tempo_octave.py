@@ -83,14 +83,16 @@ def downbeat_f(est, ref) -> float:
     return float(mir_eval.beat.f_measure(ref, est, 0.07))
 
 
+def octave_group(cands: list, truth_bpm: float):
+    """(candidate features, index of the first candidate within 4 % of the true tempo), or None when no
+    candidate is right or there is nothing to choose between."""
+    ok = [i for i, c in enumerate(cands) if abs(c[1] / truth_bpm - 1.0) <= 0.04]
+    return (np.stack([c[2] for c in cands]), ok[0]) if ok and len(cands) > 1 else None
+
+
 def octave_groups(cols: list[dict], rows: list[dict]) -> list:
-    out = []
-    for col, r in zip(cols, rows):
-        cands = col.get("octave") or []
-        ok = [i for i, c in enumerate(cands) if abs(c[1] / r["truth_bpm"] - 1.0) <= 0.04]
-        if ok and len(cands) > 1:
-            out.append((np.stack([c[2] for c in cands]), ok[0]))
-    return out
+    groups = [octave_group(col.get("octave") or [], r["truth_bpm"]) for col, r in zip(cols, rows)]
+    return [g for g in groups if g is not None]
 
 
 def bar_groups(cols: list[dict], rows: list[dict]) -> list:
@@ -121,11 +123,12 @@ HALF_WEIGHT = 6.0  # weight of the songs whose right level is half the decoder's
 
 
 def weight_half(groups: list, weight: float) -> list:
-    """The octave groups with those whose right candidate is the x0.5 level counted `weight` times (rounded)."""
+    """The octave groups, weighted: those whose right candidate is the x0.5 level count `weight` times
+    (rounded), the others once."""
     from .tempo_octave import FEATURES
 
     half, times = FEATURES.index("bias_x0.5"), max(1, int(round(weight)))
-    return [g for x, k in groups for g in [(x, k)] * (times if x[k][half] == 1.0 else 1)]
+    return [(x, k, times if x[k][half] == 1.0 else 1) for x, k in groups]
 
 
 SIM_SHARE = 0.5  # total weight of the simulated wrong-level decodings per rightly decoded song (--sim-share)
@@ -138,15 +141,18 @@ def simulate(times: np.ndarray, kind: str, phase: int) -> np.ndarray:
     """The grid a decoder would find from the right beats `times` had it locked to another level: every second
     or third beat (from beat `phase`), the eighths, three beats in the time of two (from the beat or its
     offbeat), or two in the time of three (from beat `phase` % 2)."""
+    from .tempo_octave import grid_for
+
     t = np.asarray(times, dtype=np.float64)
     if kind == "every_2nd":
         return t[phase % 2::2]
     if kind == "every_3rd":
         return t[phase % 3::3]
     if kind == "eighths":
-        return np.sort(np.concatenate([t, 0.5 * (t[:-1] + t[1:])]))
-    step, start = (2.0 / 3.0, 0.5 * (phase % 2)) if kind == "three_in_two" else (1.5, float(phase % 2))
-    return np.interp(np.arange(start, len(t) - 1 + 1e-9, step), np.arange(len(t)), t)
+        return grid_for(t, None, 2.0)
+    if kind == "three_in_two":
+        return grid_for(t, None, 1.5, 0.5 * (phase % 2))
+    return grid_for(t, None, 2.0 / 3.0, float(phase % 2))
 
 
 def simulated_groups(cols: list[dict], rows: list[dict], share: float) -> list:
@@ -174,11 +180,10 @@ def simulated_groups(cols: list[dict], rows: list[dict], share: float) -> list:
                 grid = simulate(times, kind, phase)
                 if len(grid) < 4:
                     continue
-                cands = candidates(grid, np.ones(len(grid), int), act[:, 1] + act[:, 2], act[:, 2], r["onsets"],
-                                   r["chords"], FPS)
-                ok = [j for j, c in enumerate(cands) if abs(c[1] / r["truth_bpm"] - 1.0) <= 0.04]
-                if ok and len(cands) > 1:
-                    out.append((np.stack([c[2] for c in cands]), ok[0], share / len(SIMULATIONS) / phases))
+                group = octave_group(candidates(grid, np.ones(len(grid), int), act[:, 1] + act[:, 2], act[:, 2],
+                                                r["onsets"], r["chords"], FPS), r["truth_bpm"])
+                if group is not None:
+                    out.append(group + (share / len(SIMULATIONS) / phases,))
     return out
 
 
