@@ -217,7 +217,7 @@ def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params
     fold = folds_of(data, folds) if model in ("cv", "net", "hybrid") else [0] * len(data)
     examples = [(notes_from_live(p["notes"]), p["ref"]) for p in data]
     if model in ("net", "hybrid"):
-        from models.analysis.symbolic_net import NetKeyTemplates, SymbolicNet, examples_of, train
+        from models.analysis.symbolic_net import NetKeyTemplates, SymbolicNet, examples_of, train_ensemble
         net_examples = examples_of(data)
     rows = []
     for k in sorted(set(fold)):
@@ -225,7 +225,8 @@ def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params
             fitted = fit_harmony_model([e for e, f in zip(examples, fold) if f != k], params)
         elif model in ("net", "hybrid"):
             t0 = time.time()
-            fitted = SymbolicNet(train([e for e, f in zip(net_examples, fold) if f != k], **(net_options or {})))
+            fitted = SymbolicNet(train_ensemble([e for e, f in zip(net_examples, fold) if f != k],
+                                                **(net_options or {})))
             if model == "hybrid":
                 fitted = NetKeyTemplates(fitted, fit_harmony_model([e for e, f in zip(examples, fold) if f != k],
                                                                    params))
@@ -254,8 +255,10 @@ MODEL_TEXT = {"cv": "key/chord tables fitted by piece-level %d-fold cross-valida
                     "tables counted from the other folds only)",
               "net": "the neural analyser (`models/analysis/symbolic_net.py`) trained by piece-level %d-fold "
                      "cross-validation (each piece analysed by a net trained on the other folds only)",
-              "hybrid": "the neural analyser's key head with the template analyser's chords (analyze_midi's "
-                        "default), net and tables both trained by piece-level %d-fold cross-validation",
+              "hybrid": "the neural analyser's key head (an ensemble of `symbolic_net.MEMBERS` nets, the tables' key "
+                        "profiles beside it) with the template analyser's chords joined by the nets' chord heads "
+                        "(analyze_midi's default), nets and tables all trained by piece-level %d-fold "
+                        "cross-validation",
               "rules": "rule tables (Krumhansl-Kessler key profiles, diatonic chord priors), nothing fitted",
               "shipped": "the committed checkpoint, fitted on ALL pieces: in-sample, optimistic"}
 
@@ -315,7 +318,10 @@ def main(argv=None) -> int:
                          "(models/analysis/symbolic_net.py) trained per fold; hybrid: the net's keys with the "
                          "tables' chords, both per fold (analyze_midi's default); rules; shipped: the committed "
                          "tables")
-    ap.add_argument("--steps", type=int, default=None, help="training steps per fold for --model net")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per member and fold (--model net, "
+                    "hybrid; default symbolic_net.STEPS)")
+    ap.add_argument("--members", type=int, default=None, help="ensemble members per fold (--model net, hybrid; "
+                    "default symbolic_net.MEMBERS)")
     ap.add_argument("--folds", type=int, default=5, help="folds of the piece-level cross-validation")
     ap.add_argument("--fit", metavar="PATH", help="also fit the tables on all pieces and write them to PATH "
                     "(the shipped checkpoint is made this way)")
@@ -327,7 +333,8 @@ def main(argv=None) -> int:
         import torch
         torch.set_num_threads(int(os.environ.get("BANDMATE_THREADS", "1")))
     rows, summary = evaluate(data, args.model, args.folds,
-                             net_options={"steps": args.steps} if args.steps else None)
+                             net_options={k: v for k, v in (("steps", args.steps), ("members", args.members))
+                                          if v})
     write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds)
     if args.fit:
         fitted = fit_harmony_model([(notes_from_live(p["notes"]), p["ref"]) for p in data])

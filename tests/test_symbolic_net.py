@@ -57,3 +57,66 @@ def test_tiny_net_runs_through_analyze_midi(tmp_path):
     net.save(str(tmp_path / "n"), {"pieces": 1})
     again = sn.SymbolicNet.load(str(tmp_path / "n"))
     assert analyze_midi(notes, tempo=120, model=again)["chords"] == desc["chords"]
+
+
+def test_ensemble_averages_members_and_round_trips(tmp_path):
+    torch.set_num_threads(1)
+    x = sn.frame_features(cadence(), 8)
+    ref = [(0, "major", r, "maj", r, "", "C:major") for r in (0, 0, 5, 5, 7, 7, 0, 0)]
+    members = sn.train_ensemble([(x, sn.frame_targets(ref))], members=2, steps=3, crop=8, batch=2, hidden=16)
+    assert len(members) == 2
+    one = [sn.predict_log_probs(m, x)["key"] for m in members]
+    both = sn.predict_log_probs(members, x)["key"]
+    assert np.allclose(np.exp(both), (np.exp(one[0]) + np.exp(one[1])) / 2, atol=1e-6)
+    assert not np.allclose(one[0], one[1])            # different seeds, different members
+    net = sn.SymbolicNet(members)
+    net.save(str(tmp_path / "e"), {"pieces": 1})
+    again = sn.SymbolicNet.load(str(tmp_path / "e"))
+    assert len(again.members) == 2
+    assert np.allclose(again.log_probs(cadence(), 8.0)[1]["key"], both, atol=1e-3)   # float16-free: same weights
+
+
+def test_single_net_checkpoint_without_members_still_loads(tmp_path):
+    from safetensors.torch import save_file
+    import json
+    module = sn.build_net(16)
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp_path / "old.safetensors"))
+    (tmp_path / "old.json").write_text(json.dumps({"hidden": 16, "qualities": list(sn.NET_QUALITIES),
+                                                   "n_features": sn.N_FEATURES}))
+    net = sn.SymbolicNet.load(str(tmp_path / "old"))
+    assert len(net.members) == 1
+
+
+def test_recogniser_scores_follow_the_heads():
+    from models.analysis.symbolic import chord_states, recogniser_scores
+    states = chord_states()
+    n = 2
+    lp = {"root": np.log(np.full((n, 12), 0.01)), "bass": np.log(np.full((n, 12), 0.01)),
+          "quality": np.log(np.full((n, len(sn.NET_QUALITIES)), 0.01)), "qualities": sn.NET_QUALITIES}
+    lp["root"][:, 7] = lp["bass"][:, 7] = lp["quality"][:, sn.NET_QUALITIES.index("7")] = 0.0
+    s = recogniser_scores(lp, states, n)
+    assert states[int(s[0].argmax())] == (7, "7", 7)
+    sus = [i for i, st in enumerate(states) if st == (7, "sus4", 7)][0]   # a quality the net lacks
+    assert s[0, sus] == pytest.approx(np.log(0.01) * 1 + 0.0 + 0.0)
+
+
+def test_hybrid_mixes_net_chords_and_key_profiles():
+    """With chord_weight, a net sure of a minor quality names an open fifth minor; with profile_mix the tables'
+    key profile joins the net's key head and can outvote a net that barely prefers another key."""
+    from models.analysis.symbolic import analyze_notes, rule_model
+    notes = [Note(p, 0.0, 4.0) for p in (55, 62)]            # an open fifth G-D: G major or G minor, or Gsus
+    n = 4
+    flat = {"key": np.log(np.full((n, 24), 1 / 24)), "root": np.log(np.full((n, 12), 1 / 12)),
+            "bass": np.log(np.full((n, 12), 1 / 12)), "degree": np.log(np.full((n, 12), 1 / 12)),
+            "quality": np.log(np.full((n, len(sn.NET_QUALITIES)), 0.001)), "qualities": sn.NET_QUALITIES}
+    flat["quality"][:, sn.NET_QUALITIES.index("min")] = 0.0
+    plain = analyze_notes(notes, 4.0, model=rule_model(), key_log_probs=flat["key"])
+    assert plain.states[plain.chord_path[0]] == (7, "maj", 7)       # the templates alone read G major
+    mixed = analyze_notes(notes, 4.0, model=rule_model(), key_log_probs=flat["key"], chord_log_probs=flat,
+                          chord_weight=1.0)
+    assert mixed.states[mixed.chord_path[0]] == (7, "min", 7)
+    scale = [Note(p, float(i), i + 1.0) for i, p in enumerate((67, 69, 71, 72, 74, 76, 78, 79))]   # G major
+    lp = np.log(np.full((8, 24), 0.04))
+    lp[:, 0] = np.log(0.05)                                   # the net leans to C major
+    assert set(analyze_notes(scale, 8.0, model=rule_model(), key_log_probs=lp).key_path) == {0}
+    assert set(analyze_notes(scale, 8.0, model=rule_model(), key_log_probs=lp, profile_mix=3.0).key_path) == {7}

@@ -45,6 +45,11 @@ DILATIONS = (1, 2, 4, 8, 16, 32, 1)  # receptive field about 64 quarters each si
 MODULATION_PENALTY = 3.0          # log-probability cost of a key change between quarters (decoding)
 DEGREE_WEIGHT = 0.5               # weight of the degree head when joining key and chord
 CHANGE_PENALTY = 0.0              # log-probability cost of a chord change under the decoded key
+STEPS = 2000                      # training steps per member (cross-validated, one net: 800 -> 2000 steps, key 0.666 -> 0.676)
+MEMBERS = 3                       # ensemble members, seeds 0, 1, 2 (probabilities averaged)
+CHORD_WEIGHT = 0.3                # weight of the net's chord heads beside the templates (`NetKeyTemplates`)
+QUALITY_WEIGHT = 0.5              # share of the net's quality head in that (it under-reads sevenths: 3% of its data)
+PROFILE_MIX = 0.5                 # weight of the tables' key-profile term beside the net's key head (`NetKeyTemplates`)
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "symbolic_net")
 
@@ -173,7 +178,7 @@ def build_net(hidden: int = 64):
 HEADS = ("key", "root", "quality", "bass", "degree")
 
 
-def train(examples: list, steps: int = 800, crop: int = 128, batch: int = 16, lr: float = 3e-3, seed: int = 0,
+def train(examples: list, steps: int = STEPS, crop: int = 128, batch: int = 16, lr: float = 3e-3, seed: int = 0,
           hidden: int = 64, progress: bool = False):
     """Train a net on [(features [n, F], targets [n, 5])]; returns the module in eval mode."""
     torch = _torch()
@@ -213,7 +218,7 @@ def train(examples: list, steps: int = 800, crop: int = 128, batch: int = 16, lr
         opt.step()
         sched.step()
         if progress and (step + 1) % 100 == 0:
-            print("\rstep %d/%d loss %.3f (%.0f s)" % (step + 1, steps, float(loss), time.time() - t0), end="",
+            print("\rstep %d/%d loss %.3f (%.0f s)" % (step + 1, steps, float(loss.detach()), time.time() - t0), end="",
                   file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
@@ -222,11 +227,25 @@ def train(examples: list, steps: int = 800, crop: int = 128, batch: int = 16, lr
 
 
 def predict_log_probs(net, x: np.ndarray) -> dict:
-    """Per-head log probabilities [frames, classes] for features [frames, F] (whole piece at once)."""
+    """Per-head log probabilities [frames, classes] for features [frames, F] (whole piece at once). `net` is one
+    module or a list of them (an ensemble: the members' probabilities are averaged)."""
     torch = _torch()
+    members = net if isinstance(net, (list, tuple)) else [net]
     with torch.no_grad():
-        out = net(torch.from_numpy(x[None].astype(np.float32)))
-        return {k: torch.log_softmax(v[0], dim=-1).numpy().astype(np.float64) for k, v in out.items()}
+        xb = torch.from_numpy(x[None].astype(np.float32))
+        outs = [{k: torch.log_softmax(v[0], dim=-1) for k, v in m(xb).items()} for m in members]
+        return {k: (torch.logsumexp(torch.stack([o[k] for o in outs]), dim=0) - math.log(len(outs))
+                    ).numpy().astype(np.float64) for k in outs[0]}
+
+
+def train_ensemble(examples: list, members: int = MEMBERS, seed: int = 0, progress: bool = False, **options):
+    """`members` nets trained by `train` with seeds seed, seed+1, ...; returns the list of modules."""
+    out = []
+    for i in range(members):
+        if progress and members > 1:
+            print("member %d/%d" % (i + 1, members), file=sys.stderr, flush=True)
+        out.append(train(examples, seed=seed + i, progress=progress, **options))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ decoding
@@ -280,16 +299,18 @@ def decode(lp: dict, fixed_key: int | None = None, modulation_penalty: float = M
 
 # ------------------------------------------------------------------------------------------------ checkpoint
 class SymbolicNet:
-    """A trained net with its decoding: `analyze(notes, end_q, key)` -> `symbolic.FrameAnalysis`."""
+    """A trained net (one module or an ensemble: a list of modules) with its decoding: `analyze(notes, end_q,
+    key)` -> `symbolic.FrameAnalysis`."""
 
     def __init__(self, module, meta: dict | None = None):
-        self.module = module
+        self.members = list(module) if isinstance(module, (list, tuple)) else [module]
+        self.module = self.members[0]
         self.meta = meta or {}
 
     def log_probs(self, notes, end_q: float) -> tuple[np.ndarray, dict]:
         """(features, per-head log probabilities) per quarter note of `notes` up to `end_q`."""
         x = frame_features(notes, max(1, int(math.ceil(end_q - 1e-9))))
-        return x, predict_log_probs(self.module, x)
+        return x, predict_log_probs(self.members, x)
 
     def analyze(self, notes, end_q: float, key: tuple[int, str] | None = None, params=None):
         """All heads decoded by `decode` (`params`, the template analyser's knobs, are not used)."""
@@ -301,10 +322,11 @@ class SymbolicNet:
 
     def save(self, path: str, meta: dict) -> None:
         from safetensors.torch import save_file
-        state = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
+        state = {"m%d.%s" % (i, k): v.detach().contiguous()
+                 for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
         save_file(state, path + ".safetensors", metadata={"format": "pt"})
         with open(path + ".json", "w") as f:
-            json.dump(dict(meta, hidden=self.module.hidden, qualities=list(NET_QUALITIES),
+            json.dump(dict(meta, hidden=self.module.hidden, members=len(self.members), qualities=list(NET_QUALITIES),
                            n_features=N_FEATURES), f, indent=1)
 
     @classmethod
@@ -314,25 +336,37 @@ class SymbolicNet:
             meta = json.load(f)
         if tuple(meta.get("qualities", ())) != NET_QUALITIES or meta.get("n_features") != N_FEATURES:
             raise ValueError("symbolic net checkpoint %s was trained for other features or qualities" % path)
-        module = build_net(int(meta.get("hidden", 64)))
-        module.load_state_dict(load_checkpoint(path + ".safetensors"))
-        module.eval()
-        return cls(module, meta)
+        state = load_checkpoint(path + ".safetensors")
+        members = []
+        for i in range(int(meta.get("members", 0)) or 1):
+            module = build_net(int(meta.get("hidden", 64)))
+            prefix = "m%d." % i
+            # a single net saved before ensembles keeps its keys unprefixed
+            module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                                   if "members" in meta else state)
+            module.eval()
+            members.append(module)
+        return cls(members, meta)
 
 
 class NetKeyTemplates:
     """The default analyser: the net's key head as the key finder, the template analyser (`symbolic.analyze_notes`
-    with `tables`, a `HarmonyModel`) for chords, decoded jointly. Cross-validated, it beats both the templates
-    alone (the key profiles are their weak part) and the net alone (the net under-reads the rare sevenths)."""
+    with `tables`, a `HarmonyModel`) for chords with the net's chord heads added (`chord_weight`), the tables' key
+    profiles kept beside the net's keys (`profile_mix`), decoded jointly. Cross-validated, it beats both the templates alone (the key profiles are their weak part) and the net
+    alone (the net under-reads the rare sevenths)."""
 
-    def __init__(self, net: SymbolicNet, tables=None, key_weight: float = 1.0):
+    def __init__(self, net: SymbolicNet, tables=None, key_weight: float = 1.0, chord_weight: float = CHORD_WEIGHT,
+                 profile_mix: float = PROFILE_MIX):
         self.net, self.tables, self.key_weight = net, tables, key_weight
+        self.chord_weight, self.profile_mix = chord_weight, profile_mix
 
     def analyze(self, notes, end_q: float, key: tuple[int, str] | None = None, params=None):
         from models.analysis.symbolic import analyze_notes
         _, lp = self.net.log_probs(notes, end_q)
         return analyze_notes(notes, end_q, params, key, self.tables, key_log_probs=lp["key"],
-                             key_weight=self.key_weight)
+                             key_weight=self.key_weight, chord_log_probs=dict(lp, qualities=NET_QUALITIES,
+                                                                  quality_weight=QUALITY_WEIGHT),
+                             chord_weight=self.chord_weight, profile_mix=self.profile_mix)
 
 
 _LOADED: dict = {}
@@ -364,7 +398,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fit", action="store_true", help="train on all pieces and write the checkpoint")
     ap.add_argument("--cv", action="store_true", help="cross-validate (bench/roman.py folds) and report")
     ap.add_argument("--cache", help="pickle of the parsed corpus (bench.roman.load_set)")
-    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=STEPS, help="training steps per member")
+    ap.add_argument("--members", type=int, default=MEMBERS, help="ensemble members (seeds seed, seed+1, ...)")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -379,12 +414,13 @@ def main(argv=None) -> int:
         from bench.roman import evaluate
         t0 = time.time()
         _, summary = evaluate(data, "net", args.folds, net_options={"steps": args.steps, "hidden": args.hidden,
-                                                                     "seed": args.seed})
+                                                                     "seed": args.seed, "members": args.members})
         print(json.dumps(summary, indent=1))
         print("cross-validation: %.0f s" % (time.time() - t0), file=sys.stderr)
     if args.fit:
         t0 = time.time()
-        net = train(examples_of(data), steps=args.steps, hidden=args.hidden, seed=args.seed, progress=True)
+        net = train_ensemble(examples_of(data), members=args.members, steps=args.steps, hidden=args.hidden,
+                             seed=args.seed, progress=True)
         seconds = time.time() - t0
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         SymbolicNet(net).save(args.out, {"pieces": len(data), "steps": args.steps, "seed": args.seed,
