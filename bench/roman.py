@@ -15,7 +15,9 @@ passages agree better further on (`corpus.content_alignment`: madrigals 4.1 and 
 Each piece's `root_sounding` (share of scored quarters whose annotated root sounds) is the alignment check.
 
 Comparison, per quarter note of the score (frame [q, q+1) is scored by the labels active at q; quarters before
-the first numeral or in measures the analysis lacks are left out):
+the first numeral or in measures the analysis lacks are left out). Every score here is notated in 4/4 or 3/4
+(music21's time signatures: 65 x 4/4, 5 x 3/4 over the 68 pieces), so a quarter note is the beat and this is a
+per-beat comparison:
 - key: tonic pitch class and mode (major/minor) equal to the annotated local key.
 - root: chord root pitch class equal. quality: the chord's pitch-class set relative to its root equal (Harte
   quality; annotated chords outside the vocabulary, e.g. augmented sixths, `[no3]` dyads, can never match).
