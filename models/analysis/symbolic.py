@@ -435,12 +435,12 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
                   chord_log_probs: dict | None = None, chord_weight: float = 0.0,
                   profile_mix: float = 0.0) -> FrameAnalysis:
     """Chords and keys per frame for notes in quarter notes (module doc, steps 1-4); chords and keys are decoded
-    jointly, so a key's chord priors help name ambiguous chords. `key` fixes the key. `key_log_probs` [frames, 24] (a key
-    finder's, e.g. `symbolic_net`) replace the key-profile term, times `key_weight`, with `profile_mix` times the
+    jointly, so a key's chord priors help name ambiguous chords. `key` fixes the key. `key_log_probs` [frames, 24]
+    (a key finder's, e.g. `symbolic_net`) replace the key-profile term, times `key_weight`, with `profile_mix` times the
     profile term kept beside them (a product of the two key experts). `chord_log_probs`: a chord
     recogniser's per-frame log probabilities {'root' [frames, 12], 'quality' [frames, len(qualities)], 'bass'
-    [frames, 12], 'qualities': names, optional 'quality_weight'} added to the template scores times `chord_weight`
-    (a product of experts; a quality the recogniser lacks takes its least likely quality's score)."""
+    [frames, 12], 'qualities': names} added to the template scores times `chord_weight` (a product of experts;
+    a quality the recogniser lacks takes its least likely quality's score)."""
     params = params or Params()
     model = model or default_model()
     end_q = end_q if end_q is not None else max((n.end for n in notes), default=0.0)
@@ -452,8 +452,7 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
     tr = _CACHE["transposer"]
     scores = chord_scores(chroma, bass, states, params)
     if chord_log_probs is not None and chord_weight:
-        scores = scores + chord_weight * recogniser_scores(chord_log_probs, states, n_frames,
-                                                           chord_log_probs.get("quality_weight", 1.0))
+        scores = scores + chord_weight * recogniser_scores(chord_log_probs, states, n_frames)
     total = chroma.sum(axis=1, keepdims=True)
     silent = total[:, 0] <= 0
     wn = np.divide(chroma, total, out=np.zeros_like(chroma), where=total > 0)
@@ -476,16 +475,16 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
     return FrameAnalysis(params.frame_q, states, chords, keys, silent)
 
 
-def recogniser_scores(lp: dict, states, n_frames: int, quality_weight: float = 1.0) -> np.ndarray:
-    """[frames, states] log p(root) + quality_weight x log p(quality) + log p(bass) of every chord state from a
-    recogniser's per-head log probabilities (see `analyze_notes`)."""
+def recogniser_scores(lp: dict, states, n_frames: int) -> np.ndarray:
+    """[frames, states] log p(root) + log p(quality) + log p(bass) of every chord state from a recogniser's
+    per-head log probabilities (see `analyze_notes`)."""
     names = list(lp["qualities"])
     root = np.array([s[0] for s in states])
     bass = np.array([s[2] for s in states])
     qi = np.array([names.index(s[1]) if s[1] in names else -1 for s in states])
     q = lp["quality"][:n_frames]
     quality = np.where(qi >= 0, q[:, np.maximum(qi, 0)], q.min(axis=1, keepdims=True))
-    return lp["root"][:n_frames][:, root] + quality_weight * quality + lp["bass"][:n_frames][:, bass]
+    return lp["root"][:n_frames][:, root] + quality + lp["bass"][:n_frames][:, bass]
 
 
 def _beat_grid(end_q: float, meters: list[tuple[float, int, int]]) -> list[tuple[float, int]]:

@@ -45,10 +45,10 @@ DILATIONS = (1, 2, 4, 8, 16, 32, 1)  # receptive field about 64 quarters each si
 MODULATION_PENALTY = 3.0          # log-probability cost of a key change between quarters (decoding)
 DEGREE_WEIGHT = 0.5               # weight of the degree head when joining key and chord
 CHANGE_PENALTY = 0.0              # log-probability cost of a chord change under the decoded key
-STEPS = 2000                      # training steps per member (cross-validated, one net: 800 -> 2000 steps, key 0.666 -> 0.676)
+STEPS = 2000                      # steps per member (cross-validated, one net: 800 -> 2000, key 0.666 -> 0.676)
 MEMBERS = 3                       # ensemble members, seeds 0, 1, 2 (probabilities averaged)
 CHORD_WEIGHT = 0.3                # weight of the net's chord heads beside the templates (`NetKeyTemplates`)
-QUALITY_WEIGHT = 0.5              # share of the net's quality head in that (it under-reads sevenths: 3% of its data)
+QUALITY_WEIGHT = 0.5              # scale of its quality log probs there (it under-reads sevenths: 3% of its data)
 PROFILE_MIX = 0.5                 # weight of the tables' key-profile term beside the net's key head (`NetKeyTemplates`)
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "symbolic_net")
@@ -218,8 +218,8 @@ def train(examples: list, steps: int = STEPS, crop: int = 128, batch: int = 16, 
         opt.step()
         sched.step()
         if progress and (step + 1) % 100 == 0:
-            print("\rstep %d/%d loss %.3f (%.0f s)" % (step + 1, steps, float(loss.detach()), time.time() - t0), end="",
-                  file=sys.stderr, flush=True)
+            print("\rstep %d/%d loss %.3f (%.0f s)" % (step + 1, steps, float(loss.detach()), time.time() - t0),
+                  end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     net.eval()
@@ -304,7 +304,6 @@ class SymbolicNet:
 
     def __init__(self, module, meta: dict | None = None):
         self.members = list(module) if isinstance(module, (list, tuple)) else [module]
-        self.module = self.members[0]
         self.meta = meta or {}
 
     def log_probs(self, notes, end_q: float) -> tuple[np.ndarray, dict]:
@@ -326,8 +325,8 @@ class SymbolicNet:
                  for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
         save_file(state, path + ".safetensors", metadata={"format": "pt"})
         with open(path + ".json", "w") as f:
-            json.dump(dict(meta, hidden=self.module.hidden, members=len(self.members), qualities=list(NET_QUALITIES),
-                           n_features=N_FEATURES), f, indent=1)
+            json.dump(dict(meta, hidden=self.members[0].hidden, members=len(self.members),
+                           qualities=list(NET_QUALITIES), n_features=N_FEATURES), f, indent=1)
 
     @classmethod
     def load(cls, path: str = CHECKPOINT) -> "SymbolicNet":
@@ -337,13 +336,12 @@ class SymbolicNet:
         if tuple(meta.get("qualities", ())) != NET_QUALITIES or meta.get("n_features") != N_FEATURES:
             raise ValueError("symbolic net checkpoint %s was trained for other features or qualities" % path)
         state = load_checkpoint(path + ".safetensors")
+        # members' keys carry "m0.", "m1.", ...; a single net saved before ensembles has them unprefixed
+        prefixes = ["m%d." % i for i in range(int(meta["members"]))] if "members" in meta else [""]
         members = []
-        for i in range(int(meta.get("members", 0)) or 1):
+        for prefix in prefixes:
             module = build_net(int(meta.get("hidden", 64)))
-            prefix = "m%d." % i
-            # a single net saved before ensembles keeps its keys unprefixed
-            module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-                                   if "members" in meta else state)
+            module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             module.eval()
             members.append(module)
         return cls(members, meta)
@@ -351,22 +349,23 @@ class SymbolicNet:
 
 class NetKeyTemplates:
     """The default analyser: the net's key head as the key finder, the template analyser (`symbolic.analyze_notes`
-    with `tables`, a `HarmonyModel`) for chords with the net's chord heads added (`chord_weight`), the tables' key
-    profiles kept beside the net's keys (`profile_mix`), decoded jointly. Cross-validated, it beats both the templates alone (the key profiles are their weak part) and the net
-    alone (the net under-reads the rare sevenths)."""
+    with `tables`, a `HarmonyModel`) for chords with the net's chord heads added (`chord_weight`, the quality head's
+    log probabilities scaled by `quality_weight`), the tables' key profiles kept beside the net's keys
+    (`profile_mix`), decoded jointly. Cross-validated, it beats both the templates alone (the key profiles are
+    their weak part) and the net alone (the net under-reads the rare sevenths)."""
 
     def __init__(self, net: SymbolicNet, tables=None, key_weight: float = 1.0, chord_weight: float = CHORD_WEIGHT,
-                 profile_mix: float = PROFILE_MIX):
+                 quality_weight: float = QUALITY_WEIGHT, profile_mix: float = PROFILE_MIX):
         self.net, self.tables, self.key_weight = net, tables, key_weight
-        self.chord_weight, self.profile_mix = chord_weight, profile_mix
+        self.chord_weight, self.quality_weight, self.profile_mix = chord_weight, quality_weight, profile_mix
 
     def analyze(self, notes, end_q: float, key: tuple[int, str] | None = None, params=None):
         from models.analysis.symbolic import analyze_notes
         _, lp = self.net.log_probs(notes, end_q)
+        chords = dict(lp, quality=self.quality_weight * lp["quality"], qualities=NET_QUALITIES)
         return analyze_notes(notes, end_q, params, key, self.tables, key_log_probs=lp["key"],
-                             key_weight=self.key_weight, chord_log_probs=dict(lp, qualities=NET_QUALITIES,
-                                                                  quality_weight=QUALITY_WEIGHT),
-                             chord_weight=self.chord_weight, profile_mix=self.profile_mix)
+                             key_weight=self.key_weight, chord_log_probs=chords, chord_weight=self.chord_weight,
+                             profile_mix=self.profile_mix)
 
 
 _LOADED: dict = {}
