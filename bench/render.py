@@ -116,22 +116,24 @@ def soundfont_stems(paths, sf_path, excerpt, seconds):
     return out
 
 
-def vae_roundtrip(renderer, stems_eval):
-    """The VAE alone: 16 kHz encode -> decode -> Griffin-Lim, back at EVAL_SR."""
+def vae_roundtrip(renderer, stems_eval, through_vae=True):
+    """The VAE alone: 16 kHz encode -> decode -> Griffin-Lim, back at EVAL_SR. With `through_vae` False, Griffin-
+    Lim on the input's own magnitude: what the phase recovery alone costs (the ceiling of any magnitude model)."""
     import torch
 
     from models.generation.diffusion.config import FRAME_SAMPLES, SAMPLE_RATE
     from models.generation.diffusion.render import GL_ITERS
-    from models.generation.diffusion.vae import griffin_lim
+    from models.generation.diffusion.vae import griffin_lim, log_magnitude
 
     out = {}
     for s, y in stems_eval.items():
         x = _resample(y, EVAL_SR, SAMPLE_RATE)
         n = int(np.ceil(len(x) / FRAME_SAMPLES)) * FRAME_SAMPLES
-        x = np.pad(x, (0, n - len(x)))
+        x = torch.from_numpy(np.pad(x, (0, n - len(x))).astype(np.float32))[None]
         with torch.no_grad():
-            z = renderer.vae.encode(torch.from_numpy(x)[None].to(renderer.device))
-            w = griffin_lim(renderer.vae.decode(z).cpu(), n_iter=GL_ITERS)[0].numpy()
+            logmag = renderer.vae.decode(renderer.vae.encode(x.to(renderer.device))).cpu() if through_vae \
+                else log_magnitude(x)
+            w = griffin_lim(logmag, n_iter=GL_ITERS)[0].numpy()
         out[s] = _resample(w, SAMPLE_RATE, EVAL_SR)[:len(y)]
     return out
 
@@ -333,6 +335,7 @@ def main(argv=None):
                                  for s, y in diff48.items()}}
         renders["soundfont"] = {s: y[:n] for s, y in soundfont_stems(paths, sf_path, excerpt, dur).items()}
         renders["vae"] = vae_roundtrip(renderer, renders["soundfont"])
+        renders["griffin_lim"] = vae_roundtrip(renderer, renders["soundfont"], through_vae=False)
         alt = {s: y[:n] for s, y in soundfont_stems(paths, fonts[alt_name], excerpt, dur).items()} \
             if alt_name in fonts else None
         row = {"song": entry["id"], "family": info["family"], "bpm": round(info["bpm"], 1), "seconds": round(dur, 2),
@@ -376,7 +379,7 @@ def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png
         return _mean([r[name][key] for r in rows])
 
     summary = {}
-    for name in ("soundfont", "vae", "diffusion"):
+    for name in ("soundfont", "griffin_lim", "vae", "diffusion"):
         summary[name] = {k: agg(name, k) for k in ("chords_majmin", "note_f1", "onset_f1")}
         if name != "soundfont":
             summary[name]["stft_vs_soundfont"] = {k: _mean([r[name]["stft_vs_soundfont"][k] for r in rows])
@@ -406,8 +409,11 @@ def markdown(r, table):
              "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"], r["guidance"],
                                           r["soundfont"]), ""]
     rows = []
-    for name, label in (("soundfont", "soundfont (%s)" % r["soundfont"]), ("vae", "VAE round trip of the soundfont"),
-                        ("diffusion", "diffusion")):
+    for name, label in (("soundfont", "soundfont (%s)" % r["soundfont"]),
+                        ("griffin_lim", "Griffin-Lim on the soundfont's magnitude (phase ceiling)"),
+                        ("vae", "VAE round trip of the soundfont"), ("diffusion", "diffusion")):
+        if name not in s:
+            continue
         st = s[name].get("stft_vs_soundfont") or {}
         rows.append([label, g(name, "chords_majmin"), g(name, "note_f1"), g(name, "onset_f1"),
                      "-" if not st else "%.3f / %.3f" % (st["log_l1"], st["spectral_convergence"])])

@@ -70,6 +70,20 @@ def test_vae_shapes_and_expansion():
     assert y.shape == wav.shape
 
 
+def test_vae_wide_head_config_round_trips(tmp_path):
+    from models.generation.diffusion import trainutil as U
+
+    vae = SpectralVAE(width=16, latent=8, n_res=1, head=48).eval()
+    assert vae.config["head"] == 48 and "head" not in SpectralVAE(width=16, n_res=1).config
+    U.save_checkpoint(str(tmp_path / "v"), vae.state_dict(), {"config": vae.config}, half=False)
+    again = SpectralVAE(**json.load(open(str(tmp_path / "v.json")))["config"])
+    again.load_state_dict(U.load_weights(str(tmp_path / "v.safetensors")))
+    z = torch.randn(1, 8, 6)
+    with torch.no_grad():
+        assert torch.allclose(vae.decode(z), again.eval().decode(z))
+        assert vae.decode(z).shape == (1, N_BINS, 12)
+
+
 def test_griffin_lim_recovers_a_tone():
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
@@ -153,6 +167,38 @@ def tiny_renderer(tmp_path_factory):
     r = R.load_renderer(str(d / "vae"), str(d / "diffusion"))
     assert r is not None
     return r, d
+
+
+def test_train_vae_init_starts_from_a_checkpoint(tiny_renderer):
+    from models.generation.diffusion import train_vae
+    from models.generation.diffusion import trainutil as U
+
+    _, d = tiny_renderer
+    common = ["--data", str(d / "cache"), "--batch", "4", "--eval-every", "2", "--threads", "1", "--device", "cpu",
+              "--width", "16", "--plot", str(d / "vi.png")]
+    # no steps: the saved weights are the starting weights, i.e. the --init checkpoint's
+    assert train_vae.main(common + ["--out", str(d / "vi"), "--work", str(d / "viw"), "--steps", "0",
+                                    "--init", str(d / "vae")]) == 0
+    a, b = U.load_weights(str(d / "vae.safetensors")), U.load_weights(str(d / "vi.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "latent_scale")
+    assert train_vae.main(common + ["--out", str(d / "vj"), "--work", str(d / "vjw"), "--steps", "0"]) == 0
+    c = U.load_weights(str(d / "vj.safetensors"))
+    assert not torch.equal(a["enc_in.weight"], c["enc_in.weight"])
+
+
+def test_learning_rate_warmup_and_cosine():
+    from models.generation.diffusion.trainutil import TimeCap, learning_rate
+
+    cap = TimeCap(None)
+    assert learning_rate(1e-3, 0, 100, cap, False, warmup=10) == pytest.approx(1e-4)
+    assert learning_rate(1e-3, 50, 100, cap, False, warmup=10) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, 0, 100, cap, True) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, 50, 100, cap, True) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
+    assert learning_rate(1e-3, 100, 100, cap, True) == pytest.approx(5e-5)
+    spent = TimeCap(1.0)
+    spent.start -= 60.0        # the whole minute used: the time cap, not the step count, sets the decay
+    spent.end -= 60.0
+    assert learning_rate(1e-3, 1, 100, spent, True) == pytest.approx(5e-5, rel=1e-3)
 
 
 def _request_info():

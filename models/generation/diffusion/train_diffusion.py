@@ -128,6 +128,10 @@ def main(argv=None):
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
+    if not resume and args.init:
+        model.load_state_dict(U.load_weights(args.init + ".safetensors"))
+        ema.load_state_dict(model.state_dict())
+        print("initialised from %s" % args.init)
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)
@@ -144,7 +148,7 @@ def main(argv=None):
         fl = torch.from_numpy(floats[idx].astype(np.float32)).to(device)
         drop = torch.from_numpy(rng.random(len(idx)) < CONDITION_DROP).to(device)
         for gr in opt.param_groups:
-            gr["lr"] = args.lr * min(1.0, (prog.step + 1) / warmup)
+            gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine, warmup)
         loss = training_loss(lambda x, t, n: ddp(x, t, it, fl, drop), x0, None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,7 +167,7 @@ def main(argv=None):
         return 0
     prog.finish()
     best_sd = prog.best_sd if prog.best_sd is not None else ema.state_dict()
-    card = {"name": "diffusion", "version": "diffusion-0.1", "conditioner": cond_cfg, "unet": unet_cfg,
+    card = {"name": "diffusion", "version": "diffusion-0.2", "conditioner": cond_cfg, "unet": unet_cfg,
             "vae": {"path": os.path.basename(args.vae), "version": vae_card.get("version"),
                     "latent_scale": vae_card.get("latent_scale")},
             "objective": "v-prediction, cosine schedule, classifier-free guidance (drop %.2f)" % CONDITION_DROP,
@@ -172,7 +176,7 @@ def main(argv=None):
             "train_seconds": round(prog.elapsed, 1), "best_valid_v_mse": round(prog.best, 5),
             "data": {"cache": args.data, "sets": meta.get("sets"), "fonts": meta.get("fonts"),
                      "train_crops": len(train), "valid_crops": len(valid)},
-            "history": prog.history}
+            "history": prog.history, **U.run_record("bandmate train diffusion", ap, args)}
     U.save_checkpoint(args.out, best_sd, card)
     U.plot_curves(args.plot, prog.history, "Diffusion U-Net: v-prediction MSE")
     print("saved %s (.safetensors, .json), best valid %.4f" % (args.out, prog.best))

@@ -79,6 +79,8 @@ def main(argv=None):
     U.common_arguments(ap, DEFAULT_OUT, "/tmp/diffwork/vae", 25.0, 200, os.path.join(RESULTS, "render_vae_loss.png"))
     ap.add_argument("--width", type=int, default=VAE_CONFIG["width"])
     ap.add_argument("--latent", type=int, default=VAE_CONFIG["latent"])
+    ap.add_argument("--head", type=int, default=VAE_CONFIG.get("head") or 0, help="hidden units of the "
+                    "decoder's last layer (0: one convolution from --width channels to the bins)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kl", type=float, default=1e-4)
     ap.add_argument("--sc", type=float, default=0.5, help="weight of the linear-magnitude spectral convergence "
@@ -87,6 +89,8 @@ def main(argv=None):
 
     device, rank, world, rng, (audio, _, _, meta), train, valid = U.start(args)
     cfg = dict(VAE_CONFIG, width=args.width, latent=args.latent)
+    if args.head:
+        cfg["head"] = args.head
     model = SpectralVAE(**cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
@@ -95,6 +99,9 @@ def main(argv=None):
     if resume:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
+    if not resume and args.init:
+        model.load_state_dict(U.load_weights(args.init + ".safetensors"))
+        print("initialised from %s" % args.init)
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)
@@ -105,6 +112,8 @@ def main(argv=None):
     cap = U.TimeCap(args.minutes)
     while prog.step < args.steps and not cap.done():
         idx = rng.choice(train, size=args.batch, replace=False)
+        for gr in opt.param_groups:
+            gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine)
         x = log_magnitude(batch_audio(audio, idx, rng).to(device))
         recon, kl = ddp(x)
         loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x) + args.kl * kl
@@ -126,7 +135,7 @@ def main(argv=None):
         means = torch.cat([model.encode(xs[i:i + 32]) for i in range(0, len(xs), 32)])
         model.latent_scale.fill_(1.0 / float(means.std()))
     report = reconstruction_report(model, audio, valid)
-    card = {"name": "vae", "version": "vae-0.1", "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
+    card = {"name": "vae", "version": "vae-0.2", "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
             "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": float(model.latent_scale),
             "parameters": count_parameters(model), "steps": prog.step, "batch": args.batch * world,
             "train_seconds": round(prog.elapsed, 1), "best_valid_l1": round(prog.best, 5),
@@ -134,7 +143,7 @@ def main(argv=None):
             "reconstruction": report, "data": {"cache": args.data, "sets": meta.get("sets"),
                                                "fonts": meta.get("fonts"), "train_crops": len(train),
                                                "valid_crops": len(valid)},
-            "history": prog.history}
+            "history": prog.history, **U.run_record("bandmate train vae", ap, args)}
     U.save_checkpoint(args.out, model.state_dict(), card)
     U.plot_curves(args.plot, prog.history, "SpectralVAE: log-magnitude L1 (+KL)")
     print("saved %s (.safetensors, .json); reconstruction %s" % (args.out, report))

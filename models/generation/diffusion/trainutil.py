@@ -7,6 +7,7 @@ batches and gradients are averaged; only rank 0 evaluates, saves and plots. With
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -30,7 +31,49 @@ def common_arguments(ap, out, work, minutes, eval_every, plot):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", default=plot)
+    ap.add_argument("--init", default=None, help="checkpoint (without extension) whose weights start a new run "
+                    "(ignored when --work holds a resumable state)")
+    ap.add_argument("--cosine", action="store_true", help="decay the learning rate along a half cosine to 5%% "
+                    "over this run's budget (the --minutes cap, else --steps)")
     return ap
+
+
+def run_record(prog: str, ap, args) -> dict:
+    """What a model card keeps about how it was trained: the command with every option that differs from its
+    default, and, for a run started from `--init`, that checkpoint's own card figures (so the total training is
+    stated, not just this run's)."""
+    parts = [prog]
+    for action in ap._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        v = getattr(args, action.dest)
+        if v == action.default or action.dest in ("plot", "work"):
+            continue
+        flag = action.option_strings[-1]
+        parts += [flag] if v is True else [flag, " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)]
+    rec = {"command": " ".join(parts)}
+    if args.init:
+        try:
+            with open(args.init + ".json", encoding="utf-8") as fh:
+                c = json.load(fh)
+            rec["init"] = {"path": os.path.basename(args.init), "version": c.get("version"),
+                           "steps": c.get("steps", 0) + (c.get("init") or {}).get("steps", 0),
+                           "train_seconds": c.get("train_seconds", 0.0) + (c.get("init") or {}).get("train_seconds",
+                                                                                                   0.0)}
+        except (OSError, ValueError):
+            rec["init"] = {"path": os.path.basename(args.init)}
+    return rec
+
+
+def learning_rate(base: float, step: int, steps: int, cap: "TimeCap", cosine: bool, warmup: int = 0) -> float:
+    """The learning rate of one step: linear warm-up over `warmup` steps, then constant, or with `cosine` a half
+    cosine from `base` to 5 % of it over the run's budget (whichever of the time cap and the step count is
+    closer to its end)."""
+    lr = base * min(1.0, (step + 1) / warmup) if warmup else base
+    if cosine:
+        frac = min(1.0, max(step / max(steps, 1), cap.fraction() or 0.0))
+        lr *= 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac))
+    return lr
 
 
 def start(args):
@@ -123,7 +166,12 @@ class TimeCap:
     """Stops training after `minutes` of wall time (checked between steps)."""
 
     def __init__(self, minutes: float | None):
-        self.end = None if not minutes else time.time() + 60.0 * minutes
+        self.start = time.time()
+        self.end = None if not minutes else self.start + 60.0 * minutes
+
+    def fraction(self):
+        """Share of the wall-time budget used (None without a cap)."""
+        return None if self.end is None else (time.time() - self.start) / (self.end - self.start)
 
     def done(self) -> bool:
         return self.end is not None and time.time() >= self.end

@@ -84,9 +84,11 @@ class ResBlock1d(nn.Module):
 
 class SpectralVAE(nn.Module):
     def __init__(self, n_bins=VAE_CONFIG["n_bins"], width=VAE_CONFIG["width"], latent=VAE_CONFIG["latent"],
-                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"]):
+                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=VAE_CONFIG.get("head")):
         super().__init__()
         self.config = {"n_bins": n_bins, "width": width, "latent": latent, "n_res": n_res, "stride": stride}
+        if head:
+            self.config["head"] = head
         self.stride = stride
         self.enc_in = nn.Conv1d(n_bins, width, 3, padding=1)
         self.enc_res = nn.Sequential(*[ResBlock1d(width, 2 ** k) for k in range(n_res)])
@@ -97,7 +99,10 @@ class SpectralVAE(nn.Module):
         self.dec_res = ResBlock1d(width)
         self.dec_up = nn.Conv1d(width, width, 3, padding=1)
         self.dec_res2 = nn.Sequential(*[ResBlock1d(width, 2 ** k) for k in range(n_res)])
-        self.dec_out = nn.Conv1d(width, n_bins, 3, padding=1)
+        if head:   # a wider last layer: more basis spectra (pitch x timbre combs) than `width` can hold
+            self.dec_out = nn.Sequential(nn.Conv1d(width, head, 3, padding=1), nn.SiLU(), nn.Conv1d(head, n_bins, 1))
+        else:
+            self.dec_out = nn.Conv1d(width, n_bins, 3, padding=1)
         self.register_buffer("latent_scale", torch.ones(()))   # 1 / std of the latent means, set after training
 
     def encode_spec(self, logmag):

@@ -1,0 +1,33 @@
+"""The render bench's report: every renderer row (the Griffin-Lim phase ceiling included) aggregated and tabled."""
+from types import SimpleNamespace
+
+from bench import render as B
+from bench.report import markdown_table
+
+
+def _row(seconds, sf, gl, vae, diff):
+    def one(chords, stft=True):
+        d = {"chords_majmin": chords, "note_f1": chords / 2, "onset_f1": 0.8}
+        if stft:
+            d["stft_vs_soundfont"] = {"log_l1": 1.0 - chords, "spectral_convergence": 0.5}
+        return d
+    return {"song": "s", "family": "pop", "bpm": 120.0, "seconds": seconds, "soundfont": one(sf, False),
+            "griffin_lim": one(gl), "vae": one(vae), "diffusion": one(diff)}
+
+
+def test_report_has_the_griffin_lim_ceiling_row():
+    rows = [_row(10.0, 0.9, 0.8, 0.6, 0.5), _row(30.0, 0.7, 0.6, 0.2, 0.1)]
+    args = SimpleNamespace(set="x", n=2, bars=4)
+    spd = {"torch": {"steps_20": {"conditioner_s": 0.01, "sampler_s": 0.2, "decode_s": 0.1, "rtf": 0.05,
+                                  "audio_s": 10.0}}}
+    r = B.build_report(rows, spd, args, "FluidR3_GM", "TimGM6mb", 20, 1.25, SimpleNamespace(version="d+v"), None)
+    s = r["summary"]
+    assert abs(s["griffin_lim"]["chords_majmin"] - 0.65) < 1e-9          # duration-weighted: (8 + 18) / 40
+    assert abs(s["diffusion"]["chords_majmin"] - 0.2) < 1e-9
+    assert abs(s["griffin_lim"]["note_f1"] - 0.35) < 1e-9                # plain mean over requests
+    text = B.markdown(r, markdown_table)
+    lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
+    labels = [ln.split("|")[1].strip() for ln in lines]
+    assert labels.index("soundfont (FluidR3_GM)") < labels.index("Griffin-Lim on the soundfont's magnitude "
+                                                                 "(phase ceiling)") < labels.index("diffusion")
+    assert "0.650" in text
