@@ -181,6 +181,9 @@ def test_train_vae_init_starts_from_a_checkpoint(tiny_renderer):
                                     "--init", str(d / "vae")]) == 0
     a, b = U.load_weights(str(d / "vae.safetensors")), U.load_weights(str(d / "vi.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a if k != "latent_scale")
+    card = json.load(open(str(d / "vi.json")))
+    assert card["command"].startswith("bandmate train vae") and "--init" in card["command"]
+    assert card["init"]["steps"] == 4 and card["init"]["version"] == json.load(open(str(d / "vae.json")))["version"]
     assert train_vae.main(common + ["--out", str(d / "vj"), "--work", str(d / "vjw"), "--steps", "0"]) == 0
     c = U.load_weights(str(d / "vj.safetensors"))
     assert not torch.equal(a["enc_in.weight"], c["enc_in.weight"])
