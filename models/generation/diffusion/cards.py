@@ -125,8 +125,9 @@ def diffusion_card(card, vae, bench) -> str:
         "48 kHz stereo (dual mono)." % vae.get("version"),
         "- **Size**: conditioner %d + U-Net %d parameters (U-Net config %s), float16 weights." % (
             p["conditioner"], p["unet"], json.dumps(card["unet"])),
-        "- **Data**: the VAE's crop cache (train split songbook stems, %s; %d train / %d held-out crops)." % (
-            ", ".join(d.get("fonts") or []), d.get("train_crops", 0), d.get("valid_crops", 0)),
+        "- **Data**: a crop cache of train-split songbook stems (%s; %s; %d train / %d held-out crops, 2.048 s "
+        "each)." % (", ".join(d.get("sets") or []), ", ".join(d.get("fonts") or []), d.get("train_crops", 0),
+                    d.get("valid_crops", 0)),
         "- **Training**: %s; lr %g, EMA %g. Best held-out v-MSE (EMA weights, fixed times and noise) %s. Loss "
         "curves: bench/results/render_diffusion_loss.png." % (
             _training(card, "this CPU"), card["lr"], card["ema"], _fmt(card.get("best_valid_v_mse"), 4)),
@@ -152,8 +153,9 @@ def diffusion_card(card, vae, bench) -> str:
               "only as far as the bench says;%s timbre is General-MIDI-like by construction (it learned soundfont "
               "renders); Griffin-Lim phase; 8 kHz bandwidth. Scale up with `--width`, `--batch`, `--minutes 0 "
               "--steps N`, torchrun for DDP." % (minutes, "" if best_at is None else
-                                                " the last run's best held-out v-MSE came at step %d of %d (more "
-                                                "songs, not more steps, is the next lever);" % (best_at, card["steps"])),
+                                                " the last run's best held-out v-MSE came at step %d of %d%s;" % (
+                                                    best_at, card["steps"], " (more songs, not more steps, is the "
+                                                    "next lever)" if best_at < 0.8 * card["steps"] else "")),
               "- **Licence**: MIT."]
     return "\n".join(lines) + "\n"
 
