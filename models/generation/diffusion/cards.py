@@ -55,10 +55,15 @@ def _training(card, where) -> str:
         text += ", started from %s (%s" % (init.get("path"), init.get("version") or "?")
         if init.get("steps"):
             text += ", itself %d steps in %.0f s; %d steps and %.0f min in all" % (
-                init["steps"], init.get("train_seconds", 0.0), card["steps"] + init["steps"],
-                (card["train_seconds"] + init.get("train_seconds", 0.0)) / 60.0)
+                init["steps"], init.get("train_seconds", 0.0), _total(card, "steps"),
+                _total(card, "train_seconds") / 60.0)
         text += ")"
     return text
+
+
+def _total(card, key):
+    """This run's `key` (steps, train_seconds) plus the starting checkpoint's."""
+    return card[key] + (card.get("init") or {}).get(key, 0)
 
 
 def vae_card(card, bench) -> str:
@@ -146,16 +151,17 @@ def diffusion_card(card, vae, bench) -> str:
                          _fmt(s["soundfont"]["onset_f1"]), _fmt(s["diffusion"]["stft_vs_soundfont"]["log_l1"]),
                          _fmt(s.get("other_soundfont", {}).get("stft_vs_soundfont", {}).get("log_l1")),
                          _fmt(t.get("rtf")), _fmt(o.get("rtf"))))
-    minutes = (card["train_seconds"] + (card.get("init") or {}).get("train_seconds", 0.0)) / 60.0
     valid = (card.get("history") or {}).get("valid") or []
-    best_at = min(valid, key=lambda sv: sv[1])[0] if valid else None
+    best = ""
+    if valid:
+        best_at = min(valid, key=lambda sv: sv[1])[0]
+        best = " the last run's best held-out v-MSE came at step %d of %d%s;" % (
+            best_at, card["steps"], " (more songs, not more steps, is the next lever)"
+            if best_at < 0.8 * card["steps"] else "")
     lines += ["- **Limits**: a small model trained for %.0f minutes on this 2-core CPU: it follows notes and chords "
               "only as far as the bench says;%s timbre is General-MIDI-like by construction (it learned soundfont "
               "renders); Griffin-Lim phase; 8 kHz bandwidth. Scale up with `--width`, `--batch`, `--minutes 0 "
-              "--steps N`, torchrun for DDP." % (minutes, "" if best_at is None else
-                                                " the last run's best held-out v-MSE came at step %d of %d%s;" % (
-                                                    best_at, card["steps"], " (more songs, not more steps, is the "
-                                                    "next lever)" if best_at < 0.8 * card["steps"] else "")),
+              "--steps N`, torchrun for DDP." % (_total(card, "train_seconds") / 60.0, best),
               "- **Licence**: MIT."]
     return "\n".join(lines) + "\n"
 

@@ -129,9 +129,8 @@ def main(argv=None):
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
     if not resume and args.init:
-        model.load_state_dict(U.load_weights(args.init + ".safetensors"))
+        U.init_from(model, args.init)
         ema.load_state_dict(model.state_dict())
-        print("initialised from %s" % args.init)
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)

@@ -79,7 +79,7 @@ def main(argv=None):
     U.common_arguments(ap, DEFAULT_OUT, "/tmp/diffwork/vae", 25.0, 200, os.path.join(RESULTS, "render_vae_loss.png"))
     ap.add_argument("--width", type=int, default=VAE_CONFIG["width"])
     ap.add_argument("--latent", type=int, default=VAE_CONFIG["latent"])
-    ap.add_argument("--head", type=int, default=VAE_CONFIG.get("head") or 0, help="hidden units of the "
+    ap.add_argument("--head", type=int, default=0, help="hidden units of the "
                     "decoder's last layer (0: one convolution from --width channels to the bins)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kl", type=float, default=1e-4)
@@ -88,10 +88,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     device, rank, world, rng, (audio, _, _, meta), train, valid = U.start(args)
-    cfg = dict(VAE_CONFIG, width=args.width, latent=args.latent)
-    if args.head:
-        cfg["head"] = args.head
-    model = SpectralVAE(**cfg).to(device)
+    model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head)).to(device)
+    cfg = model.config
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
     st = U.load_state(state_path)
@@ -100,8 +98,7 @@ def main(argv=None):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
     if not resume and args.init:
-        model.load_state_dict(U.load_weights(args.init + ".safetensors"))
-        print("initialised from %s" % args.init)
+        U.init_from(model, args.init)
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)

@@ -53,16 +53,22 @@ def run_record(prog: str, ap, args) -> dict:
         parts += [flag] if v is True else [flag, " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)]
     rec = {"command": " ".join(parts)}
     if args.init:
+        rec["init"] = {"path": os.path.basename(args.init)}
         try:
             with open(args.init + ".json", encoding="utf-8") as fh:
                 c = json.load(fh)
-            rec["init"] = {"path": os.path.basename(args.init), "version": c.get("version"),
-                           "steps": c.get("steps", 0) + (c.get("init") or {}).get("steps", 0),
-                           "train_seconds": c.get("train_seconds", 0.0) + (c.get("init") or {}).get("train_seconds",
-                                                                                                   0.0)}
         except (OSError, ValueError):
-            rec["init"] = {"path": os.path.basename(args.init)}
+            return rec
+        rec["init"]["version"] = c.get("version")
+        for k in ("steps", "train_seconds"):      # the starting checkpoint's own training, its own start included
+            rec["init"][k] = c.get(k, 0) + (c.get("init") or {}).get(k, 0)
     return rec
+
+
+def init_from(model, path) -> None:
+    """Start `model` from the weights of checkpoint `path` (without extension): `--init`."""
+    model.load_state_dict(load_weights(path + ".safetensors"))
+    print("initialised from %s" % path)
 
 
 def learning_rate(base: float, step: int, steps: int, cap: "TimeCap", cosine: bool, warmup: int = 0) -> float:

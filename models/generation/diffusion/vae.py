@@ -84,7 +84,7 @@ class ResBlock1d(nn.Module):
 
 class SpectralVAE(nn.Module):
     def __init__(self, n_bins=VAE_CONFIG["n_bins"], width=VAE_CONFIG["width"], latent=VAE_CONFIG["latent"],
-                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=VAE_CONFIG.get("head")):
+                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=None):
         super().__init__()
         self.config = {"n_bins": n_bins, "width": width, "latent": latent, "n_res": n_res, "stride": stride}
         if head:
