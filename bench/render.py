@@ -122,7 +122,7 @@ def through_magnitude(stems_eval, to_logmag):
     import torch
 
     from models.generation.diffusion.config import FRAME_SAMPLES, SAMPLE_RATE
-    from models.generation.diffusion.render import GL_ITERS
+    from models.generation.diffusion.config import GL_ITERS
     from models.generation.diffusion.vae import griffin_lim
 
     out = {}

@@ -9,7 +9,8 @@ import json
 import os
 import sys
 
-from .render import DIFFUSION_CHECKPOINT, GL_ITERS, VAE_CHECKPOINT
+from .config import GL_ITERS
+from .render import DIFFUSION_CHECKPOINT, VAE_CHECKPOINT
 from .schedule import DEFAULT_GUIDANCE
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from . import trainutil as U
-from .config import FRAME_SAMPLES, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
+from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,7 +53,7 @@ def evaluate(model, audio, valid, device, n=64):
     return loss
 
 
-def reconstruction_report(model, audio, valid, n=32, n_iter=32):
+def reconstruction_report(model, audio, valid, n=32, n_iter=GL_ITERS):
     """Multi-resolution STFT distances on held-out crops: VAE (encode, decode, Griffin-Lim) vs input, and
     Griffin-Lim of the input's own magnitude vs input (what phase recovery alone costs)."""
     model = model.cpu().eval()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import FRAME_SAMPLES, HOP, N_FFT, VAE_CONFIG
+from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, VAE_CONFIG
 
 LOG_FLOOR = 1e-4      # magnitude floor before the log (-80 dB re full scale)
 LOG_SCALE = 4.0       # log-magnitudes are divided by this so they sit around [-2.3, 1]
@@ -36,7 +36,7 @@ def magnitude_of(logmag: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.exp(logmag * LOG_SCALE) - LOG_FLOOR, min=0.0)
 
 
-def griffin_lim(logmag: torch.Tensor, n_iter: int = 32, momentum: float = 0.99) -> torch.Tensor:
+def griffin_lim(logmag: torch.Tensor, n_iter: int = GL_ITERS, momentum: float = 0.99) -> torch.Tensor:
     """(B, N_BINS, frames) scaled log-magnitude -> (B, frames * HOP) waveform (fast Griffin-Lim, zero-phase
     start, so the same input always gives the same output)."""
     mag = magnitude_of(logmag)
@@ -131,7 +131,7 @@ class SpectralVAE(nn.Module):
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
         return self.decode(z), kl
 
-    def decode_audio(self, z, n_iter: int = 32):
+    def decode_audio(self, z, n_iter: int = GL_ITERS):
         """Latent (B, latent, T) -> waveform (B, T * FRAME_SAMPLES) at SAMPLE_RATE."""
         return griffin_lim(self.decode(z), n_iter=n_iter)
 
