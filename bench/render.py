@@ -121,8 +121,7 @@ def through_magnitude(stems_eval, to_logmag):
     log-magnitude) -> Griffin-Lim, back at EVAL_SR and the input's length."""
     import torch
 
-    from models.generation.diffusion.config import FRAME_SAMPLES, SAMPLE_RATE
-    from models.generation.diffusion.config import GL_ITERS
+    from models.generation.diffusion.config import FRAME_SAMPLES, GL_ITERS, SAMPLE_RATE
     from models.generation.diffusion.vae import griffin_lim
 
     out = {}
