@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_OUT = os.path.join(ROOT, "checkpoints", "diffusion")
 DEFAULT_VAE = os.path.join(ROOT, "checkpoints", "vae")
 RESULTS = os.path.join(os.path.dirname(ROOT), "bench", "results")
+VERSION = "diffusion-0.3"   # written into the card; bump when the shipped weights change
 
 
 class Renderer(torch.nn.Module):
@@ -166,7 +167,7 @@ def main(argv=None):
         return 0
     prog.finish()
     best_sd = prog.best_sd if prog.best_sd is not None else ema.state_dict()
-    card = {"name": "diffusion", "version": "diffusion-0.2", "conditioner": cond_cfg, "unet": unet_cfg,
+    card = {"name": "diffusion", "version": VERSION, "conditioner": cond_cfg, "unet": unet_cfg,
             "vae": {"path": os.path.basename(args.vae), "version": vae_card.get("version"),
                     "latent_scale": vae_card.get("latent_scale")},
             "objective": "v-prediction, cosine schedule, classifier-free guidance (drop %.2f)" % CONDITION_DROP,

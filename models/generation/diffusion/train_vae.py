@@ -25,6 +25,8 @@ from . import trainutil as U
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
+VERSION = "vae-0.3"   # written into the card; bump when the shipped weights change
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(ROOT, "checkpoints", "vae")
 RESULTS = os.path.join(os.path.dirname(ROOT), "bench", "results")
@@ -132,7 +134,7 @@ def main(argv=None):
         means = torch.cat([model.encode(xs[i:i + 32]) for i in range(0, len(xs), 32)])
         model.latent_scale.fill_(1.0 / float(means.std()))
     report = reconstruction_report(model, audio, valid)
-    card = {"name": "vae", "version": "vae-0.2", "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
+    card = {"name": "vae", "version": VERSION, "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
             "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": float(model.latent_scale),
             "parameters": count_parameters(model), "steps": prog.step, "batch": args.batch * world,
             "train_seconds": round(prog.elapsed, 1), "best_valid_l1": round(prog.best, 5),
