@@ -18,7 +18,8 @@ Measures, per renderer:
   merged), mean over stems and requests;
 - spectral distance: multi-resolution STFT distance (vae.mrstft_distance: mean log-magnitude L1 over FFT sizes
   512/1024/2048, and spectral convergence) of each stem at 16 kHz against the soundfont render of the same MIDI;
-  for scale, the same distance between two soundfonts (FluidR3_GM vs the product's) of the same MIDI;
+  for scale, the same distance between two soundfonts (FluidR3_GM vs the product's) of the same MIDI; a stem
+  whose soundfont render is silent in the excerpt (no notes there) is skipped;
 - speed: warm real-time factor of one stem (keys, 4 bars) in torch and through onnxruntime, the conditioner,
   the sampler and the VAE decode (with Griffin-Lim) timed apart, at the default steps and at 50.
 Writes bench/results/render.{json,md} and render_mels.png (3 examples: soundfont, VAE, diffusion).
@@ -212,11 +213,25 @@ def onset_f1(y, ref_notes, duration):
     return float(mir_eval.onset.f_measure(np.array(ref), np.asarray(est), window=0.07)[0])
 
 
+SILENT_RMS = 1e-4   # a soundfont stem this quiet (-80 dBFS) has no notes in the excerpt: no spectral distance
+
+
 def spectral(a, b):
+    """MR-STFT distance of `a` to the reference `b` (both at EVAL_SR), or None when `b` is silent (spectral
+    convergence divides by the reference's norm and would explode)."""
     from models.generation.diffusion.config import SAMPLE_RATE
     from models.generation.diffusion.vae import mrstft_distance
 
+    if float(np.sqrt(np.mean(np.square(b, dtype=np.float64)))) < SILENT_RMS:
+        return None
     return mrstft_distance(_resample(a, EVAL_SR, SAMPLE_RATE), _resample(b, EVAL_SR, SAMPLE_RATE))
+
+
+def spectral_vs(stems, reference):
+    """Mean MR-STFT distance over the stems whose reference render is not silent: {log_l1, spectral_convergence}
+    (None values when every reference stem is silent)."""
+    d = [x for x in (spectral(stems[s], reference[s]) for s in stems) if x is not None]
+    return {k: _mean([x[k] for x in d]) for k in ("log_l1", "spectral_convergence")}
 
 
 def speed(renderer, steps_list, onnx_dir=None, repeats=3):
@@ -358,11 +373,9 @@ def main(argv=None):
                          "note_f1": _mean([note_f1(session, stems[s], notes_s[s]) for s in PITCHED if s in stems]),
                          "onset_f1": _mean([onset_f1(stems[s], notes_s[s], dur) for s in stems])}
             if name != "soundfont":
-                d = [spectral(stems[s], renders["soundfont"][s]) for s in stems]
-                row[name]["stft_vs_soundfont"] = {k: _mean([x[k] for x in d]) for k in d[0]}
+                row[name]["stft_vs_soundfont"] = spectral_vs(stems, renders["soundfont"])
         if alt is not None:
-            d = [spectral(alt[s], renders["soundfont"][s]) for s in alt]
-            row["other_soundfont_stft_vs_soundfont"] = {k: _mean([x[k] for x in d]) for k in d[0]}
+            row["other_soundfont_stft_vs_soundfont"] = spectral_vs(alt, renders["soundfont"])
         rows.append(row)
         if len(examples) < 3:
             examples.append({"title": "%s (%s)" % (entry["id"], info["family"]),
@@ -447,7 +460,8 @@ def markdown(r, table):
                   "majmin); note F1 = basic-pitch on bass/keys/melody vs the input MIDI (onsets 50 ms, offsets "
                   "ignored); onset F1 = librosa onsets per stem vs MIDI onsets (70 ms); MR-STFT = mean over FFT "
                   "512/1024/2048 of log-magnitude L1 and spectral convergence at 16 kHz, per stem, against the "
-                  "soundfont render of the same MIDI (another soundfont's distance gives the scale).",
+                  "soundfont render of the same MIDI, stems silent in the soundfont render skipped (another "
+                  "soundfont's distance gives the scale).",
               "", "Mel spectrograms of 3 examples (mix): `%s`." % r.get("mels_png")]
     return "\n".join(lines)
 

@@ -31,3 +31,17 @@ def test_report_has_the_griffin_lim_ceiling_row():
     assert labels.index("soundfont (FluidR3_GM)") < labels.index("Griffin-Lim on the soundfont's magnitude "
                                                                  "(phase ceiling)") < labels.index("diffusion")
     assert "0.650" in text
+
+
+def test_spectral_distance_skips_silent_reference_stems():
+    import numpy as np
+
+    t = np.arange(B.EVAL_SR) / B.EVAL_SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    noisy = tone + 0.01 * np.random.default_rng(0).standard_normal(len(t)).astype(np.float32)
+    silent = np.zeros_like(tone)
+    assert B.spectral(noisy, silent) is None                      # spectral convergence would divide by ~0
+    one = B.spectral(noisy, tone)
+    both = B.spectral_vs({"keys": noisy, "bass": noisy}, {"keys": tone, "bass": silent})
+    assert both == {k: round(v, 4) for k, v in one.items()}       # the silent stem does not enter the mean
+    assert B.spectral_vs({"bass": noisy}, {"bass": silent}) == {"log_l1": None, "spectral_convergence": None}
