@@ -1,7 +1,7 @@
 """`bandmate bench render`: the diffusion renderer beside the soundfont renderer on the same held-out MIDI, in one
 run.
 
-    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 1.25]
+    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 1.5]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
 `bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to

@@ -16,10 +16,13 @@ import numpy as np
 import torch
 
 DEFAULT_STEPS = 20
-# Classifier-free guidance scale, chosen on the songbook valid split (`bandmate bench render --set <valid> --n 20`,
-# chords majmin / note F1): 1.0 0.678 / 0.257, 1.25 0.689 / 0.282, 1.5 0.649 / 0.304, 2.0 0.447 / 0.298; 4 and
-# above oversaturate (chords under 0.05). Little guidance suits this small model.
-DEFAULT_GUIDANCE = 1.25
+# Classifier-free guidance scale, chosen on the songbook valid split (`bandmate songbook make --n 40 --seed 5 --split
+# valid --midi-only`, `bandmate bench render --set <valid> --n 40 --guidance G`; chords majmin / note F1 / onset F1)
+# for diffusion-0.3: 1.5 0.890 / 0.478 / 0.876, 2.0 0.886 / 0.481 / 0.884, 2.5 0.881 / 0.474 / 0.889. diffusion-0.2
+# on the first 20 of those songs: 1.25 0.850 / 0.469, 1.5 0.878 / 0.479, 2.0 0.857 / 0.486, 3.0 0.846 / 0.482; and
+# diffusion-0.1 (20 songs): 1.0 0.678 / 0.257, 1.25 0.689 / 0.282, 1.5 0.649 / 0.304, 2.0 0.447 / 0.298. The better
+# trained the model, the more guidance it takes; 1.5 reads best as chords on both recent models.
+DEFAULT_GUIDANCE = 1.5
 CONDITION_DROP = 0.1
 _S = 0.008
 T_MAX = 0.995       # the last few thousandths are pure noise; stopping short keeps alpha > 0
