@@ -33,7 +33,7 @@ TRIED = {
                "vae-0.1's 4,177 steps gave 0.587 / 0.200 on the same requests.",
 }
 # vae-0.3 is vae-0.2 trained on: its shape and the bake-offs behind it are unchanged
-TRIED["vae-0.3"] = TRIED["vae-0.2"] + (" vae-0.3 is vae-0.2 continued on 1,000 songs' stems (19,839 crops, 3.3x the "
+TRIED["vae-0.3"] = TRIED["vae-0.2"].replace("this checkpoint's", "vae-0.2's") + (" vae-0.3 is vae-0.2 continued on 1,000 songs' stems (19,839 crops, 3.3x the "
                                        "data): on the same 12 requests 0.772 / 0.486 against vae-0.2's 0.781 / 0.432.")
 
 
