@@ -27,14 +27,15 @@ TRIED = {
                "0.384 / 0.218; width 256 with a 64-channel latent (lr 1e-3) 0.052 / 0.028 (a blown-up start); an "
                "added log-frequency band L1 (every octave weighing the same) 0.274 / 0.166, and with width 192 and a "
                "32-channel latent 0.340 / 0.152. A 32-channel latent with a 512-unit last decoder layer (`--head "
-               "512`), 22 minutes from scratch (16,000 steps, cosine decay): 0.731 / 0.431 against this "
-               "checkpoint's 0.781 / 0.432 (Griffin-Lim 64), so the 16-channel shape stayed (it also keeps the "
+               "512`), 22 minutes from scratch (16,000 steps, cosine decay): 0.731 / 0.431 against vae-0.2's "
+               "0.781 / 0.432 (Griffin-Lim 64), so the 16-channel shape stayed (it also keeps the "
                "diffusion model's input and its earlier weights). What moved the numbers was training longer: "
                "vae-0.1's 4,177 steps gave 0.587 / 0.200 on the same requests.",
 }
 # vae-0.3 is vae-0.2 trained on: its shape and the bake-offs behind it are unchanged
-TRIED["vae-0.3"] = TRIED["vae-0.2"].replace("this checkpoint's", "vae-0.2's") + (" vae-0.3 is vae-0.2 continued on 1,000 songs' stems (19,839 crops, 3.3x the "
-                                       "data): on the same 12 requests 0.772 / 0.486 against vae-0.2's 0.781 / 0.432.")
+TRIED["vae-0.3"] = TRIED["vae-0.2"] + (" vae-0.3 is vae-0.2 continued on 1,000 songs' stems (19,839 crops, 3.3x "
+                                       "the data): on the same 12 requests 0.772 / 0.486 against vae-0.2's 0.781 / "
+                                       "0.432.")
 
 
 def _load(path):
