@@ -189,6 +189,43 @@ def test_train_vae_init_starts_from_a_checkpoint(tiny_renderer):
     assert not torch.equal(a["enc_in.weight"], c["enc_in.weight"])
 
 
+def test_decoder_only_run_keeps_the_latent_and_grows_a_refine_path(tiny_renderer):
+    from models.generation.diffusion import train_vae
+    from models.generation.diffusion import trainutil as U
+
+    _, d = tiny_renderer
+    common = ["--data", str(d / "cache"), "--batch", "4", "--eval-every", "2", "--threads", "1", "--device", "cpu",
+              "--width", "16", "--plot", str(d / "vd.png"), "--init", str(d / "vae"), "--decoder-only"]
+    # the refine path starts at zero: with no steps the grown decoder decodes exactly as the checkpoint's
+    assert train_vae.main(common + ["--out", str(d / "vd0"), "--work", str(d / "vd0w"), "--steps", "0",
+                                    "--refine", "24"]) == 0
+    old, grown = R.load_renderer(str(d / "vae"), str(d / "diffusion")).vae, \
+        R.load_renderer(str(d / "vd0"), str(d / "diffusion")).vae
+    assert grown.config["refine"] == 24 and "refine" not in old.config
+    z = torch.randn(1, old.config["latent"], 6)
+    with torch.no_grad():
+        assert torch.allclose(old.decode(z), grown.decode(z), atol=1e-6)
+    assert train_vae.main(common + ["--out", str(d / "vd"), "--work", str(d / "vdw"), "--steps", "3",
+                                    "--refine", "24", "--lr", "1e-2"]) == 0
+    a, b = U.load_weights(str(d / "vae.safetensors")), U.load_weights(str(d / "vd.safetensors"))
+    enc = [k for k in a if k.startswith("enc_")] + ["latent_scale"]
+    assert all(torch.equal(a[k], b[k]) for k in enc)                      # the latent the U-Net knows is kept
+    assert not torch.equal(a["dec_in.weight"], b["dec_in.weight"])       # the decoder trained
+    assert b["dec_refine.2.weight"].abs().sum() > 0
+    card = json.load(open(str(d / "vd.json")))
+    assert card["decoder_only"] is True and "--decoder-only" in card["command"]
+    with pytest.raises(SystemExit):                                      # nothing to keep without --init
+        train_vae.main([x for x in common if x not in ("--init", str(d / "vae"))] + ["--steps", "0"])
+
+
+def test_init_refuses_a_checkpoint_that_does_not_fit(tiny_renderer, tmp_path):
+    from models.generation.diffusion import trainutil as U
+
+    _, d = tiny_renderer
+    with pytest.raises(ValueError, match="does not fit"):
+        U.init_from(SpectralVAE(width=16, n_res=1, refine=8), str(d / "vae"))   # refine not allowed as new here
+
+
 def test_learning_rate_warmup_and_cosine():
     from models.generation.diffusion.trainutil import TimeCap, learning_rate
 

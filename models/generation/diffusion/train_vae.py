@@ -3,6 +3,11 @@
     bandmate train vae --data /tmp/diffdata --out models/checkpoints/vae [--minutes 25] [--batch 16]
         [--width 128] [--latent 16] [--steps 100000] [--lr 1e-3] [--kl 1e-4] [--threads 1] [--device auto]
 
+Decoder-only runs (`--decoder-only --init CHECKPOINT`) freeze the encoder, so the latent a trained diffusion model
+works in stays exactly as it was (and so does the latent scale), and train the decoder alone; `--refine N` grows it
+a residual path of N hidden units to the bins whose last layer starts at zero (the first step decodes exactly as
+the checkpoint did).
+
 Loss: L1 between the log-magnitude spectrograms (scaled, floor -80 dB) of the input and the decoder's output,
 plus `sc` x the spectral convergence of the linear magnitudes (so the loud partials, which carry the pitches, come
 first), plus `kl` x the KL divergence to N(0, 1). Augmentation: random gain (+-6 dB). Every `--eval-every` steps the
@@ -25,7 +30,7 @@ from . import trainutil as U
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
-VERSION = "vae-0.3"   # written into the card; bump when the shipped weights change
+VERSION = "vae-0.4"   # written into the card; bump when the shipped weights change
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(ROOT, "checkpoints", "vae")
@@ -76,6 +81,20 @@ def reconstruction_report(model, audio, valid, n=32, n_iter=GL_ITERS):
     return {"vae": avg(vae_d), "griffin_lim_only": avg(gl_d), "n_crops": len(vae_d)}
 
 
+class _DecoderOnly(torch.nn.Module):
+    """The VAE's forward with the (frozen) encoder outside autograd: a posterior sample decoded, KL 0."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, logmag):
+        with torch.no_grad():
+            mean, logvar = self.vae.encode_spec(logmag)
+            z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        return self.vae.decode(z), torch.zeros(())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bandmate train vae")
     U.common_arguments(ap, DEFAULT_OUT, "/tmp/diffwork/vae", 25.0, 200, os.path.join(RESULTS, "render_vae_loss.png"))
@@ -83,16 +102,26 @@ def main(argv=None):
     ap.add_argument("--latent", type=int, default=VAE_CONFIG["latent"])
     ap.add_argument("--head", type=int, default=0, help="hidden units of the "
                     "decoder's last layer (0: one convolution from --width channels to the bins)")
+    ap.add_argument("--refine", type=int, default=0, help="hidden units of a residual second path from the "
+                    "decoder's last features to the bins, starting at zero (0: none)")
+    ap.add_argument("--decoder-only", action="store_true", help="freeze the encoder of --init (its latent and "
+                    "latent scale stay valid for a diffusion model trained on it) and train the decoder")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kl", type=float, default=1e-4)
     ap.add_argument("--sc", type=float, default=0.5, help="weight of the linear-magnitude spectral convergence "
                     "(puts the loud partials, i.e. the pitches, first)")
     args = ap.parse_args(argv)
 
+    if args.decoder_only and not args.init:
+        ap.error("--decoder-only needs --init: the checkpoint whose encoder (and latent) it keeps")
     device, rank, world, rng, (audio, _, _, meta), train, valid = U.start(args)
-    model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head)).to(device)
+    model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head,
+                               refine=args.refine)).to(device)
     cfg = model.config
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    trained = [p for n, p in model.named_parameters() if not (args.decoder_only and n.startswith("enc_"))]
+    for n, p in model.named_parameters():
+        p.requires_grad_(not (args.decoder_only and n.startswith("enc_")))
+    opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
     st = U.load_state(state_path)
     resume = st is not None and st["config"] == cfg
@@ -100,14 +129,14 @@ def main(argv=None):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
     if not resume and args.init:
-        U.init_from(model, args.init)
+        U.init_from(model, args.init, new=("dec_refine",))
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)
         print("resumed at step %d (best valid %.4f)" % (prog.step, prog.best))
-    ddp = U.wrap_ddp(model, device, world)
-    print("SpectralVAE: %d parameters, %d train / %d valid crops, device %s x%d" % (count_parameters(model),
-          len(train), len(valid), device, world))
+    ddp = U.wrap_ddp(_DecoderOnly(model) if args.decoder_only else model, device, world)
+    print("SpectralVAE: %d parameters (%d trained), %d train / %d valid crops, device %s x%d" % (
+          count_parameters(model), sum(p.numel() for p in trained), len(train), len(valid), device, world))
     cap = U.TimeCap(args.minutes)
     while prog.step < args.steps and not cap.done():
         idx = rng.choice(train, size=args.batch, replace=False)
@@ -115,7 +144,9 @@ def main(argv=None):
             gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine)
         x = log_magnitude(batch_audio(audio, idx, rng).to(device))
         recon, kl = ddp(x)
-        loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x) + args.kl * kl
+        loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x)
+        if not args.decoder_only:
+            loss = loss + args.kl * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -129,10 +160,11 @@ def main(argv=None):
     prog.finish()
     model.load_state_dict(prog.best_sd if prog.best_sd is not None else model.state_dict())
     model = model.cpu().eval()
-    with torch.no_grad():   # latent scale on training crops
-        xs = torch.from_numpy(np.asarray(audio[np.sort(np.asarray(train)[:256])], np.float32))
-        means = torch.cat([model.encode(xs[i:i + 32]) for i in range(0, len(xs), 32)])
-        model.latent_scale.fill_(1.0 / float(means.std()))
+    if not args.decoder_only:   # latent scale on training crops (a decoder-only run keeps its encoder's)
+        with torch.no_grad():
+            xs = torch.from_numpy(np.asarray(audio[np.sort(np.asarray(train)[:256])], np.float32))
+            means = torch.cat([model.encode(xs[i:i + 32]) for i in range(0, len(xs), 32)])
+            model.latent_scale.fill_(1.0 / float(means.std()))
     report = reconstruction_report(model, audio, valid)
     card = {"name": "vae", "version": VERSION, "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
             "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": float(model.latent_scale),
@@ -142,6 +174,7 @@ def main(argv=None):
             "reconstruction": report, "data": {"cache": args.data, "sets": meta.get("sets"),
                                                "fonts": meta.get("fonts"), "train_crops": len(train),
                                                "valid_crops": len(valid)},
+            "decoder_only": bool(args.decoder_only),
             "history": prog.history, **U.run_record("bandmate train vae", ap, args)}
     U.save_checkpoint(args.out, model.state_dict(), card)
     U.plot_curves(args.plot, prog.history, "SpectralVAE: log-magnitude L1 (+KL)")

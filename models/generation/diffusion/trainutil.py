@@ -65,10 +65,16 @@ def run_record(prog: str, ap, args) -> dict:
     return rec
 
 
-def init_from(model, path) -> None:
-    """Start `model` from the weights of checkpoint `path` (without extension): `--init`."""
-    model.load_state_dict(load_weights(path + ".safetensors"))
-    print("initialised from %s" % path)
+def init_from(model, path, new: tuple = ()) -> None:
+    """Start `model` from the weights of checkpoint `path` (without extension): `--init`. Parameters whose names
+    start with one of `new` may be missing from the checkpoint (modules this run adds, left at their own start);
+    any other mismatch is an error."""
+    missing, unexpected = model.load_state_dict(load_weights(path + ".safetensors"), strict=False)
+    bad = [k for k in missing if not k.startswith(tuple(new) or ("\0",))] + list(unexpected)
+    if bad:
+        raise ValueError("%s does not fit this model: %s" % (path, ", ".join(bad[:6])))
+    print("initialised from %s%s" % (path, " (new: %s)" % ", ".join(sorted({k.split(".")[0] for k in missing}))
+                                     if missing else ""))
 
 
 def learning_rate(base: float, step: int, steps: int, cap: "TimeCap", cosine: bool, warmup: int = 0) -> float:

@@ -84,11 +84,13 @@ class ResBlock1d(nn.Module):
 
 class SpectralVAE(nn.Module):
     def __init__(self, n_bins=VAE_CONFIG["n_bins"], width=VAE_CONFIG["width"], latent=VAE_CONFIG["latent"],
-                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=None):
+                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=None, refine=None):
         super().__init__()
         self.config = {"n_bins": n_bins, "width": width, "latent": latent, "n_res": n_res, "stride": stride}
         if head:
             self.config["head"] = head
+        if refine:
+            self.config["refine"] = refine
         self.stride = stride
         self.enc_in = nn.Conv1d(n_bins, width, 3, padding=1)
         self.enc_res = nn.Sequential(*[ResBlock1d(width, 2 ** k) for k in range(n_res)])
@@ -103,6 +105,13 @@ class SpectralVAE(nn.Module):
             self.dec_out = nn.Sequential(nn.Conv1d(width, head, 3, padding=1), nn.SiLU(), nn.Conv1d(head, n_bins, 1))
         else:
             self.dec_out = nn.Conv1d(width, n_bins, 3, padding=1)
+        self.dec_refine = None
+        if refine:   # a residual second path to the bins, added to dec_out's: its last layer starts at zero, so a
+            # decoder grown from a trained one (`bandmate train vae --decoder-only --refine N`) starts where it was
+            self.dec_refine = nn.Sequential(nn.Conv1d(width, refine, 3, padding=1), nn.SiLU(),
+                                            nn.Conv1d(refine, n_bins, 1))
+            nn.init.zeros_(self.dec_refine[2].weight)
+            nn.init.zeros_(self.dec_refine[2].bias)
         self.register_buffer("latent_scale", torch.ones(()))   # 1 / std of the latent means, set after training
 
     def encode_spec(self, logmag):
@@ -118,8 +127,9 @@ class SpectralVAE(nn.Module):
         """(B, latent, T) -> (B, bins, T * stride) scaled log-magnitude."""
         h = self.dec_res(self.dec_in(z))
         h = F.interpolate(h, scale_factor=self.stride, mode="nearest")
-        h = self.dec_res2(self.dec_up(h))
-        return self.dec_out(F.silu(h))
+        h = F.silu(self.dec_res2(self.dec_up(h)))
+        out = self.dec_out(h)
+        return out if self.dec_refine is None else out + self.dec_refine(h)
 
     def encode(self, wav):
         """(B, samples) -> latent mean (B, latent, samples // FRAME_SAMPLES)."""
