@@ -118,8 +118,8 @@ def soundfont_stems(paths, sf_path, excerpt, seconds):
 
 
 def through_magnitude(stems_eval, to_logmag):
-    """Each stem at 16 kHz (padded to whole latent frames) -> `to_logmag` ((1, samples) tensor -> scaled
-    log-magnitude) -> Griffin-Lim, back at EVAL_SR and the input's length."""
+    """Each stem at 16 kHz (padded to whole latent frames) -> `to_logmag` ((1, samples) tensor and the stem's
+    name -> scaled log-magnitude) -> Griffin-Lim, back at EVAL_SR and the input's length."""
     import torch
 
     from models.generation.diffusion.config import FRAME_SAMPLES, GL_ITERS, SAMPLE_RATE
@@ -131,15 +131,28 @@ def through_magnitude(stems_eval, to_logmag):
         n = int(np.ceil(len(x) / FRAME_SAMPLES)) * FRAME_SAMPLES
         x = torch.from_numpy(np.pad(x, (0, n - len(x))).astype(np.float32))[None]
         with torch.no_grad():
-            w = griffin_lim(to_logmag(x), n_iter=GL_ITERS)[0].numpy()
+            w = griffin_lim(to_logmag(x, s), n_iter=GL_ITERS)[0].numpy()
         out[s] = _resample(w, SAMPLE_RATE, EVAL_SR)[:len(y)]
     return out
 
 
-def vae_roundtrip(renderer, stems_eval):
-    """The VAE alone: encode -> decode -> Griffin-Lim."""
+def vae_roundtrip(renderer, stems_eval, notes_s=None):
+    """The VAE alone: encode -> decode -> Griffin-Lim. A notes decoder also reads each stem's piano roll (from
+    `notes_s`, {stem: [(onset s, offset s, pitch, velocity)]}), as it does inside the renderer."""
+    import torch
+
+    from models.generation.diffusion.conditioner import roll_rows
+
     vae, dev = renderer.vae, renderer.device
-    return through_magnitude(stems_eval, lambda x: vae.decode(vae.encode(x.to(dev))).cpu())
+
+    def to_logmag(x, stem):
+        z = vae.encode(x.to(dev))
+        roll = None
+        if getattr(vae, "notes", 0):
+            rows = roll_rows((notes_s or {}).get(stem, []), stem, 0.0, z.shape[-1])
+            roll = torch.from_numpy(np.ascontiguousarray(rows.T[None])).to(dev)
+        return vae.decode(z, roll).cpu()
+    return through_magnitude(stems_eval, to_logmag)
 
 
 def griffin_lim_ceiling(stems_eval):
@@ -147,7 +160,7 @@ def griffin_lim_ceiling(stems_eval):
     magnitude model)."""
     from models.generation.diffusion.vae import log_magnitude
 
-    return through_magnitude(stems_eval, log_magnitude)
+    return through_magnitude(stems_eval, lambda x, _stem: log_magnitude(x))
 
 
 def normalised_mix(stems, n):
@@ -360,7 +373,7 @@ def main(argv=None):
         renders = {"diffusion": {s: FIXED_GAIN * _resample(y[:, 0], R.OUTPUT_RATE, EVAL_SR)[:n]
                                  for s, y in diff48.items()}}
         renders["soundfont"] = {s: y[:n] for s, y in soundfont_stems(paths, sf_path, excerpt, dur).items()}
-        renders["vae"] = vae_roundtrip(renderer, renders["soundfont"])
+        renders["vae"] = vae_roundtrip(renderer, renders["soundfont"], notes_s)
         renders["griffin_lim"] = griffin_lim_ceiling(renders["soundfont"])
         alt = {s: y[:n] for s, y in soundfont_stems(paths, fonts[alt_name], excerpt, dur).items()} \
             if alt_name in fonts else None

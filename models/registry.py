@@ -135,7 +135,10 @@ def _load_vae(device):
 def _load_diffusion(device):
     from models.generation.diffusion.render import DIFFUSION_CHECKPOINT, load_for_device
 
-    renderer = load_for_device(device)
+    try:
+        renderer = load_for_device(device)
+    except ValueError as exc:        # checkpoints that do not belong together (render.check_latent)
+        raise ModelUnavailable(str(exc)) from exc
     if renderer is None:
         raise ModelUnavailable("no trained diffusion renderer at %s.safetensors (bandmate train vae; bandmate "
                                "train diffusion)" % DIFFUSION_CHECKPOINT)

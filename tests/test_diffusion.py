@@ -303,3 +303,56 @@ def test_missing_checkpoints_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "_DEFAULT", {"r": None})
     with pytest.raises(RuntimeError, match="bandmate train vae"):
         R.render_notes(NOTES, _request_info())
+
+
+def test_a_vae_with_another_latent_is_refused(tiny_renderer, tmp_path):
+    import shutil
+
+    _, d = tiny_renderer
+    for ext in (".safetensors", ".json"):
+        shutil.copy(str(d / "vae") + ext, str(tmp_path / "other") + ext)
+    card = json.load(open(str(tmp_path / "other.json")))
+    card["latent_scale"] *= 1.5                       # as if its encoder had been retrained
+    json.dump(card, open(str(tmp_path / "other.json"), "w"))
+    with pytest.raises(ValueError, match="--decoder-only"):
+        R.load_renderer(str(tmp_path / "other"), str(d / "diffusion"))
+
+
+def test_notes_decoder_reads_the_roll_and_exports(tiny_renderer, tmp_path):
+    from models.generation.diffusion import train_vae
+    from models.generation.diffusion.conditioner import ROLL_ROWS
+
+    _, d = tiny_renderer
+    common = ["--data", str(d / "cache"), "--batch", "4", "--eval-every", "2", "--threads", "1", "--device", "cpu",
+              "--width", "16", "--plot", str(tmp_path / "vn.png"), "--init", str(d / "vae"), "--decoder-only",
+              "--notes", "--refine", "24"]
+    assert train_vae.main(common + ["--out", str(tmp_path / "vn0"), "--work", str(tmp_path / "w0"),
+                                    "--steps", "0"]) == 0
+    old = R.load_renderer(str(d / "vae"), str(d / "diffusion"))
+    grown = R.load_renderer(str(tmp_path / "vn0"), str(d / "diffusion"))
+    assert grown.vae.notes == ROLL_ROWS
+    z = torch.randn(1, old.vae.config["latent"], 6)
+    roll = torch.rand(1, ROLL_ROWS, 6)
+    with torch.no_grad():                      # grown from a checkpoint, it starts by decoding as that one did
+        assert torch.allclose(old.vae.decode(z), grown.vae.decode(z, roll), atol=1e-6)
+    assert train_vae.main(common + ["--out", str(tmp_path / "vn"), "--work", str(tmp_path / "w"), "--steps", "3",
+                                    "--lr", "1e-2", "--note-drop", "0"]) == 0
+    r = R.load_renderer(str(tmp_path / "vn"), str(d / "diffusion"))
+    with torch.no_grad():                      # trained, the roll changes what it decodes
+        assert not torch.allclose(r.vae.decode(z, roll), r.vae.decode(z, torch.zeros_like(roll)), atol=1e-4)
+    info = _request_info()
+    ref = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    assert all(np.isfinite(y).all() for y in ref.values())
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from models.generation.diffusion.onnx_export import check, export
+
+    export(r, str(tmp_path / "onnx"))
+    assert max(check(r, str(tmp_path / "onnx"), T=64).values()) < 1e-3
+    r.use_onnx(str(tmp_path / "onnx"))
+    try:
+        got = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    finally:
+        r.onnx = None
+    for s in ref:
+        assert float(np.abs(ref[s] - got[s]).max()) < 1e-2

@@ -31,6 +31,14 @@ CONTINUOUS = ("bpm", "complexity", "density", "beat_sin", "beat_cos", "bar_sin",
 N_PITCH = 128
 N_FLOAT = len(CONTINUOUS) + 2 * N_PITCH
 DRUM_PROGRAM = 128
+ROLL_ROWS = 2 * N_PITCH    # the piano-roll part of a notation row: sustain then onset, per MIDI pitch
+
+
+def piano_roll(floats):
+    """Notation floats (..., T, N_FLOAT) -> the stem's piano roll channels-first (..., ROLL_ROWS, T), what a notes
+    decoder (vae.SpectralVAE(notes=ROLL_ROWS)) reads."""
+    roll = floats[..., len(CONTINUOUS):]
+    return np.swapaxes(roll, -1, -2) if isinstance(roll, np.ndarray) else roll.transpose(-1, -2)
 
 
 def function_of_degree(degree: int, quality: str, mode: str = "major") -> str:
@@ -119,18 +127,25 @@ def notation_frames(notes, chords, beat_times, beats_per_bar: int, sections, ton
     floats[:, 0] = bpm / 200.0
     floats[:, 1] = complexity
     floats[:, 2] = np.log1p(n_on / max(dur, 1e-3)) / 3.0   # log(1 + onsets per second) / 3
-    # piano roll: sustain (velocity / 127) and onset (1 in the onset's frame)
-    c0 = len(CONTINUOUS)
+    floats[:, len(CONTINUOUS):] = roll_rows(notes, stem, t0, n_frames)
+    return ints, floats
+
+
+def roll_rows(notes, stem: str, t0: float, n_frames: int) -> np.ndarray:
+    """The piano-roll part of the notation rows, (n_frames, ROLL_ROWS) float32: sustain (velocity / 127) over a
+    note's frames (drums: its onset frame only), then onset (1 in the onset's frame), per MIDI pitch."""
+    out = np.zeros((n_frames, ROLL_ROWS), np.float32)
+    dur = n_frames * FRAME_S
     for on, off, pitch, vel in notes:
         if off <= t0 or on >= t0 + dur:
             continue
         a = int(np.floor((on - t0) / FRAME_S))
         b = int(np.ceil((off - t0) / FRAME_S)) if stem != "drums" else a + 1
         a_c, b_c = max(a, 0), min(max(b, a + 1), n_frames)
-        floats[a_c:b_c, c0 + pitch] = np.maximum(floats[a_c:b_c, c0 + pitch], vel / 127.0)
+        out[a_c:b_c, pitch] = np.maximum(out[a_c:b_c, pitch], vel / 127.0)
         if 0 <= a < n_frames:
-            floats[a, c0 + N_PITCH + pitch] = 1.0
-    return ints, floats
+            out[a, N_PITCH + pitch] = 1.0
+    return out
 
 
 class MusicTheoryConditioner(nn.Module):
@@ -157,5 +172,5 @@ class MusicTheoryConditioner(nn.Module):
         return self.norm(x.transpose(1, 2))
 
 
-__all__ = ["MusicTheoryConditioner", "notation_frames", "INT_FIELDS", "N_INT", "N_FLOAT", "STEM_KINDS", "FUNCTIONS",
+__all__ = ["MusicTheoryConditioner", "notation_frames", "piano_roll", "roll_rows", "ROLL_ROWS", "INT_FIELDS", "N_INT", "N_FLOAT", "STEM_KINDS", "FUNCTIONS",
            "function_of_degree"]

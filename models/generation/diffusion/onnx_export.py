@@ -3,7 +3,7 @@
     python -m models.generation.diffusion.onnx_export --out DIR [--check]
 
 Three graphs, batch and length dynamic: conditioner.onnx (ints, floats -> notation), unet.onnx (x, t, notation ->
-v), vae_decoder.onnx (z -> scaled log-magnitude). The sampler loop and Griffin-Lim stay in Python (the STFT is
+v), vae_decoder.onnx (z [, roll for a notes decoder] -> scaled log-magnitude). The sampler loop and Griffin-Lim stay in Python (the STFT is
 one of the ops DirectML lacks; it runs on CPU on purpose). `--check` compares each graph with torch on random
 input and prints the largest absolute difference. Needs the `onnx` package to export; running needs only
 onnxruntime.
@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import torch
 
-from .conditioner import N_FLOAT, N_INT
+from .conditioner import N_FLOAT, N_INT, piano_roll
 
 OPSET = 17
 
@@ -27,8 +27,8 @@ class _Decoder(torch.nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, z):
-        return self.vae.decode(z)
+    def forward(self, z, roll=None):
+        return self.vae.decode(z, roll)
 
 
 def _export(module, args, path, names_in, names_out, dynamic):
@@ -53,8 +53,13 @@ def export(renderer, out_dir):
         _export(model.unet, (torch.randn(2, lat, T), torch.rand(2), torch.randn(2, T, dim)),
                 os.path.join(out_dir, "unet.onnx"), ["x", "t", "notation"], ["v"],
                 {"x": {0: "b", 2: "t"}, "t": {0: "b"}, "notation": {0: "b", 1: "t"}, "v": {0: "b", 2: "t"}})
-        _export(_Decoder(vae), (torch.randn(1, lat, T),), os.path.join(out_dir, "vae_decoder.onnx"), ["z"],
-                ["logmag"], {"z": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}})
+        if vae.notes:    # a notes decoder: the piano roll is a second input
+            _export(_Decoder(vae), (torch.randn(1, lat, T), torch.rand(1, vae.notes, T)),
+                    os.path.join(out_dir, "vae_decoder.onnx"), ["z", "roll"], ["logmag"],
+                    {"z": {0: "b", 2: "t"}, "roll": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}})
+        else:
+            _export(_Decoder(vae), (torch.randn(1, lat, T),), os.path.join(out_dir, "vae_decoder.onnx"), ["z"],
+                    ["logmag"], {"z": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}})
     renderer.model.to(renderer.device)
     renderer.vae.to(renderer.device)
     return out_dir
@@ -83,10 +88,11 @@ def check(renderer, out_dir, T=128, seed=0) -> dict:
     with torch.no_grad():
         n_t = m.conditioner(torch.from_numpy(ints), torch.from_numpy(floats)).numpy()
         v_t = m.unet(torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(n_t)).numpy()
-        d_t = v.decode(torch.from_numpy(x)).numpy()
+        roll = np.ascontiguousarray(piano_roll(floats)) if v.notes else None
+        d_t = v.decode(torch.from_numpy(x), None if roll is None else torch.from_numpy(roll)).numpy()
     n_o = ss["conditioner"].run(None, {"ints": ints, "floats": floats})[0]
     v_o = ss["unet"].run(None, {"x": x, "t": t, "notation": n_t})[0]
-    d_o = ss["vae_decoder"].run(None, {"z": x})[0]
+    d_o = ss["vae_decoder"].run(None, {"z": x, **({"roll": roll} if roll is not None else {})})[0]
     return {"conditioner": float(np.abs(n_t - n_o).max()), "unet": float(np.abs(v_t - v_o).max()),
             "vae_decoder": float(np.abs(d_t - d_o).max())}
 

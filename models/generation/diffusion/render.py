@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import trainutil as U
-from .conditioner import DRUM_PROGRAM, notation_frames
+from .conditioner import DRUM_PROGRAM, notation_frames, piano_roll
 from .config import CROP_FRAMES, FRAME_S, GL_ITERS, OUTPUT_RATE, SAMPLE_RATE
 from .data import FIXED_GAIN
 from .schedule import DEFAULT_GUIDANCE, DEFAULT_STEPS, ddim_sample
@@ -63,13 +63,21 @@ class DiffusionRenderer:
         with torch.no_grad():
             return self.model.unet(x, t, notation)
 
-    def decode_spec(self, z):
-        """Latent (B, C, T), already divided by the latent scale -> scaled log-magnitude (torch, CPU)."""
+    def decode_spec(self, z, roll=None):
+        """Latent (B, C, T), already divided by the latent scale [and the piano roll (B, ROLL_ROWS, T), read when
+        the VAE's decoder takes notes] -> scaled log-magnitude (torch, CPU)."""
+        notes = bool(getattr(self.vae, "notes", 0))
+        if notes and roll is None:
+            roll = np.zeros((z.shape[0], self.vae.notes, z.shape[-1]), np.float32)
         if self.onnx is not None:
-            return torch.from_numpy(self.onnx["vae_decoder"].run(None, {"z": np.asarray(z, np.float32)})[0])
+            feed = {"z": np.asarray(z, np.float32)}
+            if notes:
+                feed["roll"] = np.asarray(roll, np.float32)
+            return torch.from_numpy(self.onnx["vae_decoder"].run(None, feed)[0])
         with torch.no_grad():
             zt = torch.as_tensor(z).to(self.device)
-            return self.vae.decode(zt).cpu()
+            rt = torch.as_tensor(np.asarray(roll, np.float32)).to(self.device) if notes else None
+            return self.vae.decode(zt, rt).cpu()
 
     def use_onnx(self, onnx_dir=None, providers=("CPUExecutionProvider",)):
         """Switch to onnxruntime sessions (exported on first use into `onnx_dir`)."""
@@ -95,10 +103,11 @@ class DiffusionRenderer:
         t2 = time.perf_counter()
         return z, {"conditioner_s": t1 - t0, "sampler_s": t2 - t1}
 
-    def decode(self, z_scaled):
-        """Scaled latent (B, C, T) numpy -> waveforms (B, T * FRAME_SAMPLES) at 16 kHz (numpy)."""
+    def decode(self, z_scaled, roll=None):
+        """Scaled latent (B, C, T) numpy [and the stems' piano rolls (B, ROLL_ROWS, T)] -> waveforms (B, T *
+        FRAME_SAMPLES) at 16 kHz (numpy)."""
         scale = float(self.vae_card.get("latent_scale") or 1.0)
-        spec = self.decode_spec(np.asarray(z_scaled, np.float32) / scale)
+        spec = self.decode_spec(np.asarray(z_scaled, np.float32) / scale, roll)
         return griffin_lim(spec, n_iter=GL_ITERS).numpy() / FIXED_GAIN
 
 
@@ -111,6 +120,20 @@ def available(vae_path=VAE_CHECKPOINT, diffusion_path=DIFFUSION_CHECKPOINT) -> b
     return all(os.path.exists(p + ext) for p in (vae_path, diffusion_path) for ext in (".safetensors", ".json"))
 
 
+def check_latent(vae_card: dict, card: dict) -> None:
+    """A diffusion model works in the latent of the VAE it was trained with: a VAE with another encoder (another
+    latent scale) would decode noise. Decoder-only VAE runs keep the encoder and its scale, so they fit. (The
+    tolerance is float16's: the weights file stores the scale in half precision.)"""
+    want = (card.get("vae") or {}).get("latent_scale")
+    have = vae_card.get("latent_scale")
+    if want is not None and have is not None and abs(float(want) - float(have)) > 1e-3 * abs(float(want)):
+        raise ValueError("%s was trained on the latent of %s (scale %.6g) but this VAE (%s) has scale %.6g: train the "
+                         "diffusion model on it (bandmate train diffusion --vae ...) or train only its decoder "
+                         "(bandmate train vae --decoder-only --init ...)" % (
+                             card.get("version"), (card.get("vae") or {}).get("version"), float(want),
+                             vae_card.get("version"), float(have)))
+
+
 def load_renderer(vae_path=VAE_CHECKPOINT, diffusion_path=DIFFUSION_CHECKPOINT, device="cpu"):
     """The trained renderer, or None when a checkpoint is missing (`bandmate train vae` / `... diffusion`)."""
     if not available(vae_path, diffusion_path):
@@ -119,6 +142,7 @@ def load_renderer(vae_path=VAE_CHECKPOINT, diffusion_path=DIFFUSION_CHECKPOINT, 
     from .vae import SpectralVAE
 
     vae_card, card = _read_card(vae_path), _read_card(diffusion_path)
+    check_latent(vae_card, card)
     vae = SpectralVAE(**vae_card["config"])
     vae.load_state_dict(U.load_weights(vae_path + ".safetensors"))
     model = Renderer(card["conditioner"], card["unet"])
@@ -249,11 +273,12 @@ def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: 
     stems = list(notes_by_stem)
     all_s = {s: notes_seconds(notes_by_stem[s], info["bpm"]) for s in stems}
     info["_all_notes_s"] = [n for v in all_s.values() for n in v]
-    ints, floats = [], []
+    ints, floats, rolls = [], [], []
     for s in stems:
         kind = "keys" if s == "chords" else s
         prog = DRUM_PROGRAM if kind == "drums" else int(programs.get(s, programs.get(kind, 0)))
         a, b = stem_rows(kind, all_s[s], info, prog, starts[-1] + CROP_FRAMES)
+        rolls.append(piano_roll(b[:n_frames]))
         for st in starts:
             ints.append(a[st:st + CROP_FRAMES])
             floats.append(b[st:st + CROP_FRAMES])
@@ -264,7 +289,7 @@ def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: 
     out = {}
     w = len(starts)
     stitched = np.stack([stitch(z[k * w:(k + 1) * w], starts, n_frames) for k in range(len(stems))])
-    wav16 = renderer.decode(stitched)
+    wav16 = renderer.decode(stitched, np.stack(rolls))
     timing["decode_s"] = time.perf_counter() - t0
     n_out = int(round(seconds * OUTPUT_RATE))
     for k, s in enumerate(stems):
@@ -305,4 +330,4 @@ def write_stems(audio: dict, wav_paths: dict, mix_path: str, target_lufs: float 
     return None if lufs is None else lufs + 20 * np.log10(gain)
 
 
-__all__ = ["DiffusionRenderer", "load_renderer", "render_notes", "request_info_from", "write_stems", "available"]
+__all__ = ["DiffusionRenderer", "check_latent", "load_renderer", "render_notes", "request_info_from", "write_stems", "available"]

@@ -20,6 +20,7 @@ input, and of Griffin-Lim on the true magnitude as the phase-recovery ceiling), 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from . import trainutil as U
+from .conditioner import ROLL_ROWS, piano_roll
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
@@ -50,17 +52,28 @@ def batch_audio(audio, idx, rng, augment=True):
     return torch.from_numpy(x)
 
 
-def evaluate(model, audio, valid, device, n=64):
+def batch_roll(model, floats, idx, device, rng=None, drop=0.0):
+    """The crops' piano rolls (B, ROLL_ROWS, frames) for a notes decoder (None otherwise); with `rng`, each
+    example's roll is dropped (zeros) with probability `drop`, so the decoder also works without notes."""
+    if not model.notes:
+        return None
+    roll = torch.from_numpy(np.ascontiguousarray(piano_roll(np.asarray(floats[np.sort(idx)], np.float32))))
+    if rng is not None and drop > 0:
+        roll = roll * torch.from_numpy((rng.random(len(roll)) >= drop).astype(np.float32))[:, None, None]
+    return roll.to(device)
+
+
+def evaluate(model, audio, floats, valid, device, n=64):
     model.eval()
     with torch.no_grad():
         x = log_magnitude(torch.from_numpy(np.asarray(audio[valid[:n]], np.float32)).to(device))
         mean, _ = model.encode_spec(x)
-        loss = float((model.decode(mean) - x).abs().mean())
+        loss = float((model.decode(mean, batch_roll(model, floats, valid[:n], device)) - x).abs().mean())
     model.train()
     return loss
 
 
-def reconstruction_report(model, audio, valid, n=32, n_iter=GL_ITERS):
+def reconstruction_report(model, audio, floats, valid, n=32, n_iter=GL_ITERS):
     """Multi-resolution STFT distances on held-out crops: VAE (encode, decode, Griffin-Lim) vs input, and
     Griffin-Lim of the input's own magnitude vs input (what phase recovery alone costs)."""
     model = model.cpu().eval()
@@ -69,7 +82,7 @@ def reconstruction_report(model, audio, valid, n=32, n_iter=GL_ITERS):
         for i in [i for i in valid if float(np.sqrt(np.mean(np.square(audio[i], dtype=np.float32)))) > 1e-3][:n]:
             x = torch.from_numpy(np.asarray(audio[i], np.float32))[None]   # silent crops say nothing here
             z = model.encode(x)
-            y = model.decode_audio(z, n_iter=n_iter)[0].numpy()
+            y = model.decode_audio(z, n_iter=n_iter, roll=batch_roll(model, floats, [i], "cpu"))[0].numpy()
             g = griffin_lim(log_magnitude(x), n_iter=n_iter)[0].numpy()
             vae_d.append(mrstft_distance(x[0].numpy(), y))
             gl_d.append(mrstft_distance(x[0].numpy(), g))
@@ -88,11 +101,11 @@ class _DecoderOnly(torch.nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, logmag):
+    def forward(self, logmag, roll=None):
         with torch.no_grad():
             mean, logvar = self.vae.encode_spec(logmag)
             z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        return self.vae.decode(z), torch.zeros(())
+        return self.vae.decode(z, roll), torch.zeros(())
 
 
 def main(argv=None):
@@ -104,6 +117,10 @@ def main(argv=None):
                     "decoder's last layer (0: one convolution from --width channels to the bins)")
     ap.add_argument("--refine", type=int, default=0, help="hidden units of a residual second path from the "
                     "decoder's last features to the bins, starting at zero (0: none)")
+    ap.add_argument("--notes", action="store_true", help="the decoder also reads the stem's piano roll (the "
+                    "notation rows' sustain and onset rolls), as a vocoder reads f0")
+    ap.add_argument("--note-drop", type=float, default=0.1, help="fraction of training crops whose roll is "
+                    "zeroed (the decoder still works without notes)")
     ap.add_argument("--decoder-only", action="store_true", help="freeze the encoder of --init (its latent and "
                     "latent scale stay valid for a diffusion model trained on it) and train the decoder")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -114,9 +131,9 @@ def main(argv=None):
 
     if args.decoder_only and not args.init:
         ap.error("--decoder-only needs --init: the checkpoint whose encoder (and latent) it keeps")
-    device, rank, world, rng, (audio, _, _, meta), train, valid = U.start(args)
+    device, rank, world, rng, (audio, _, floats, meta), train, valid = U.start(args)
     model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head,
-                               refine=args.refine)).to(device)
+                               refine=args.refine, notes=ROLL_ROWS if args.notes else None)).to(device)
     cfg = model.config
     trained = [p for n, p in model.named_parameters() if not (args.decoder_only and n.startswith("enc_"))]
     for n, p in model.named_parameters():
@@ -129,7 +146,7 @@ def main(argv=None):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
     if not resume and args.init:
-        U.init_from(model, args.init, new=("dec_refine",))
+        U.init_from(model, args.init, new=("dec_refine", "dec_notes"))
     prog = U.Progress(st if resume else None)
     if resume:
         rng = np.random.default_rng(args.seed + rank + prog.step)
@@ -143,7 +160,7 @@ def main(argv=None):
         for gr in opt.param_groups:
             gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine)
         x = log_magnitude(batch_audio(audio, idx, rng).to(device))
-        recon, kl = ddp(x)
+        recon, kl = ddp(x, batch_roll(model, floats, idx, device, rng, args.note_drop))
         loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x)
         if not args.decoder_only:
             loss = loss + args.kl * kl
@@ -153,7 +170,7 @@ def main(argv=None):
         opt.step()
         prog.add(loss)
         if prog.step % args.eval_every == 0 and rank == 0:
-            now = prog.record(evaluate(model, audio, valid, device), model.state_dict())
+            now = prog.record(evaluate(model, audio, floats, valid, device), model.state_dict())
             U.save_state(state_path, model=model.state_dict(), opt=opt.state_dict(), config=cfg, **prog.saved(now))
     if rank != 0:
         return 0
@@ -165,9 +182,16 @@ def main(argv=None):
             xs = torch.from_numpy(np.asarray(audio[np.sort(np.asarray(train)[:256])], np.float32))
             means = torch.cat([model.encode(xs[i:i + 32]) for i in range(0, len(xs), 32)])
             model.latent_scale.fill_(1.0 / float(means.std()))
-    report = reconstruction_report(model, audio, valid)
+    scale = float(model.latent_scale)
+    if args.decoder_only:   # the --init card's exact figure (the weights file holds it in float16)
+        try:
+            with open(args.init + ".json", encoding="utf-8") as fh:
+                scale = float(json.load(fh).get("latent_scale") or scale)
+        except (OSError, ValueError):
+            pass
+    report = reconstruction_report(model, audio, floats, valid)
     card = {"name": "vae", "version": VERSION, "config": cfg, "sample_rate": SAMPLE_RATE, "n_fft": N_FFT,
-            "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": float(model.latent_scale),
+            "hop": HOP, "frame_samples": FRAME_SAMPLES, "latent_scale": scale,
             "parameters": count_parameters(model), "steps": prog.step, "batch": args.batch * world,
             "train_seconds": round(prog.elapsed, 1), "best_valid_l1": round(prog.best, 5),
             "final_train_l1": prog.history["train"][-1][1] if prog.history["train"] else None,

@@ -4,7 +4,8 @@ Encoder: waveform -> log-magnitude STFT (N_FFT 1024, hop 256: 513 bins x 62.5 fr
 time with the bins as channels -> a stride-2 convolution -> mean and log-variance of a latent of LATENT channels
 at 31.25 frames/s (one latent frame = 512 samples = 32 ms). The default 16 channels are 500 values per second for
 16000 samples: a 32x expansion on decode (`--latent` widens it).
-Decoder: latent -> log-magnitude spectrogram (mirror of the encoder, nearest upsampling + convolution); the
+Decoder: latent -> log-magnitude spectrogram (mirror of the encoder, nearest upsampling + convolution; optionally
+a residual `refine` path to the bins and, with `notes`, the stem's piano roll as a second input); the
 waveform comes from Griffin-Lim (`griffin_lim`, fast variant with momentum, deterministic start), which runs on
 CPU in torch (no learned phase: a small, honest first renderer).
 """
@@ -84,13 +85,16 @@ class ResBlock1d(nn.Module):
 
 class SpectralVAE(nn.Module):
     def __init__(self, n_bins=VAE_CONFIG["n_bins"], width=VAE_CONFIG["width"], latent=VAE_CONFIG["latent"],
-                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=None, refine=None):
+                 n_res=VAE_CONFIG["n_res"], stride=VAE_CONFIG["stride"], head=None, refine=None, notes=None):
         super().__init__()
         self.config = {"n_bins": n_bins, "width": width, "latent": latent, "n_res": n_res, "stride": stride}
         if head:
             self.config["head"] = head
         if refine:
             self.config["refine"] = refine
+        if notes:
+            self.config["notes"] = notes
+        self.notes = int(notes or 0)
         self.stride = stride
         self.enc_in = nn.Conv1d(n_bins, width, 3, padding=1)
         self.enc_res = nn.Sequential(*[ResBlock1d(width, 2 ** k) for k in range(n_res)])
@@ -112,6 +116,15 @@ class SpectralVAE(nn.Module):
                                             nn.Conv1d(refine, n_bins, 1))
             nn.init.zeros_(self.dec_refine[2].weight)
             nn.init.zeros_(self.dec_refine[2].bias)
+        self.dec_notes = self.dec_notes_refine = None
+        if notes:    # the stem's piano roll (sustain + onset, `notes` rows at the latent rate) read by the decoder,
+            # as a vocoder reads f0: where the partials go comes from the notes, timbre and envelope from the latent.
+            # Zero at the start, so a decoder grown from a trained one decodes as it did.
+            self.dec_notes = nn.Conv1d(notes, width, 3, padding=1)
+            nn.init.zeros_(self.dec_notes.weight)
+            nn.init.zeros_(self.dec_notes.bias)
+            if refine:
+                self.dec_notes_refine = nn.Conv1d(notes, refine, 1)
         self.register_buffer("latent_scale", torch.ones(()))   # 1 / std of the latent means, set after training
 
     def encode_spec(self, logmag):
@@ -123,27 +136,36 @@ class SpectralVAE(nn.Module):
         mean, logvar = h[..., :n].chunk(2, dim=1)
         return mean, logvar.clamp(-12, 6)
 
-    def decode(self, z):
-        """(B, latent, T) -> (B, bins, T * stride) scaled log-magnitude."""
-        h = self.dec_res(self.dec_in(z))
+    def decode(self, z, roll=None):
+        """(B, latent, T) [and, for a notes decoder, the piano roll (B, notes, T); None = no notes] -> (B, bins,
+        T * stride) scaled log-magnitude."""
+        h = self.dec_in(z)
+        if self.dec_notes is not None and roll is not None:
+            h = h + self.dec_notes(roll)
+        h = self.dec_res(h)
         h = F.interpolate(h, scale_factor=self.stride, mode="nearest")
         h = F.silu(self.dec_res2(self.dec_up(h)))
         out = self.dec_out(h)
-        return out if self.dec_refine is None else out + self.dec_refine(h)
+        if self.dec_refine is None:
+            return out
+        r = self.dec_refine[0](h)
+        if self.dec_notes_refine is not None and roll is not None:
+            r = r + F.interpolate(self.dec_notes_refine(roll), scale_factor=self.stride, mode="nearest")
+        return out + self.dec_refine[2](self.dec_refine[1](r))
 
     def encode(self, wav):
         """(B, samples) -> latent mean (B, latent, samples // FRAME_SAMPLES)."""
         return self.encode_spec(log_magnitude(wav[..., : wav.shape[-1] // FRAME_SAMPLES * FRAME_SAMPLES]))[0]
 
-    def forward(self, logmag):
+    def forward(self, logmag, roll=None):
         mean, logvar = self.encode_spec(logmag)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
-        return self.decode(z), kl
+        return self.decode(z, roll), kl
 
-    def decode_audio(self, z, n_iter: int = GL_ITERS):
+    def decode_audio(self, z, n_iter: int = GL_ITERS, roll=None):
         """Latent (B, latent, T) -> waveform (B, T * FRAME_SAMPLES) at SAMPLE_RATE."""
-        return griffin_lim(self.decode(z), n_iter=n_iter)
+        return griffin_lim(self.decode(z, roll), n_iter=n_iter)
 
 
 def count_parameters(module) -> int:
