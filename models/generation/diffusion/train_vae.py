@@ -32,7 +32,7 @@ from .conditioner import ROLL_ROWS, piano_roll
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
-VERSION = "vae-0.5"   # written into the card; bump when the shipped weights change
+VERSION = "vae-0.6"   # written into the card; bump when the shipped weights change
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join(ROOT, "checkpoints", "vae")
