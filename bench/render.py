@@ -148,10 +148,9 @@ def vae_roundtrip(renderer, stems_eval, notes_s=None):
     def to_logmag(x, stem):
         z = vae.encode(x.to(dev))
         roll = None
-        if getattr(vae, "notes", 0):
-            rows = roll_rows((notes_s or {}).get(stem, []), stem, 0.0, z.shape[-1])
-            roll = torch.from_numpy(np.ascontiguousarray(rows.T[None])).to(dev)
-        return vae.decode(z, roll).cpu()
+        if vae.notes and notes_s and stem in notes_s:
+            roll = torch.from_numpy(np.ascontiguousarray(roll_rows(notes_s[stem], stem, 0.0, z.shape[-1]).T[None]))
+        return vae.decode(z, None if roll is None else roll.to(dev)).cpu()
     return through_magnitude(stems_eval, to_logmag)
 
 

@@ -267,24 +267,28 @@ def test_render_notes_gives_48k_stereo_per_stem(tiny_renderer):
     assert np.array_equal(again["bass"], out["bass"])                 # seeded: same request, same audio
 
 
-def test_onnx_matches_torch(tiny_renderer, tmp_path):
+def _assert_onnx_matches_torch(r, out_dir):
+    """Export `r`'s graphs into out_dir; each graph and a whole render agree with torch."""
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from models.generation.diffusion.onnx_export import check, export
 
-    r, _ = tiny_renderer
-    export(r, str(tmp_path))
-    diffs = check(r, str(tmp_path), T=64)
-    assert max(diffs.values()) < 1e-3
+    export(r, out_dir)
+    assert max(check(r, out_dir, T=64).values()) < 1e-3
     info = _request_info()
     ref = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
-    r.use_onnx(str(tmp_path))
+    r.use_onnx(out_dir)
     try:
         got = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
     finally:
         r.onnx = None
     for s in ref:
         assert float(np.abs(ref[s] - got[s]).max()) < 1e-2
+
+
+def test_onnx_matches_torch(tiny_renderer, tmp_path):
+    r, _ = tiny_renderer
+    _assert_onnx_matches_torch(r, str(tmp_path))
 
 
 def test_write_stems_normalises(tiny_renderer, tmp_path):
@@ -340,19 +344,6 @@ def test_notes_decoder_reads_the_roll_and_exports(tiny_renderer, tmp_path):
     r = R.load_renderer(str(tmp_path / "vn"), str(d / "diffusion"))
     with torch.no_grad():                      # trained, the roll changes what it decodes
         assert not torch.allclose(r.vae.decode(z, roll), r.vae.decode(z, torch.zeros_like(roll)), atol=1e-4)
-    info = _request_info()
-    ref = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
+    ref = R.render_notes(NOTES, _request_info(), renderer=r, steps=3, tail_s=0.5)
     assert all(np.isfinite(y).all() for y in ref.values())
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    from models.generation.diffusion.onnx_export import check, export
-
-    export(r, str(tmp_path / "onnx"))
-    assert max(check(r, str(tmp_path / "onnx"), T=64).values()) < 1e-3
-    r.use_onnx(str(tmp_path / "onnx"))
-    try:
-        got = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
-    finally:
-        r.onnx = None
-    for s in ref:
-        assert float(np.abs(ref[s] - got[s]).max()) < 1e-2
+    _assert_onnx_matches_torch(r, str(tmp_path / "onnx"))

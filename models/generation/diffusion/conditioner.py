@@ -35,10 +35,9 @@ ROLL_ROWS = 2 * N_PITCH    # the piano-roll part of a notation row: sustain then
 
 
 def piano_roll(floats):
-    """Notation floats (..., T, N_FLOAT) -> the stem's piano roll channels-first (..., ROLL_ROWS, T), what a notes
+    """Notation floats (..., T, N_FLOAT) numpy -> the stem's piano roll channels-first (..., ROLL_ROWS, T), what a notes
     decoder (vae.SpectralVAE(notes=ROLL_ROWS)) reads."""
-    roll = floats[..., len(CONTINUOUS):]
-    return np.swapaxes(roll, -1, -2) if isinstance(roll, np.ndarray) else roll.transpose(-1, -2)
+    return np.swapaxes(floats[..., len(CONTINUOUS):], -1, -2)
 
 
 def function_of_degree(degree: int, quality: str, mode: str = "major") -> str:
@@ -172,5 +171,5 @@ class MusicTheoryConditioner(nn.Module):
         return self.norm(x.transpose(1, 2))
 
 
-__all__ = ["MusicTheoryConditioner", "notation_frames", "piano_roll", "roll_rows", "ROLL_ROWS", "INT_FIELDS", "N_INT", "N_FLOAT", "STEM_KINDS", "FUNCTIONS",
-           "function_of_degree"]
+__all__ = ["MusicTheoryConditioner", "notation_frames", "piano_roll", "roll_rows", "ROLL_ROWS", "INT_FIELDS", "N_INT",
+           "N_FLOAT", "STEM_KINDS", "FUNCTIONS", "function_of_degree"]

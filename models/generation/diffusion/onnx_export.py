@@ -3,8 +3,8 @@
     python -m models.generation.diffusion.onnx_export --out DIR [--check]
 
 Three graphs, batch and length dynamic: conditioner.onnx (ints, floats -> notation), unet.onnx (x, t, notation ->
-v), vae_decoder.onnx (z [, roll for a notes decoder] -> scaled log-magnitude). The sampler loop and Griffin-Lim stay in Python (the STFT is
-one of the ops DirectML lacks; it runs on CPU on purpose). `--check` compares each graph with torch on random
+v), vae_decoder.onnx (z [, roll for a notes decoder] -> scaled log-magnitude). The sampler loop and Griffin-Lim
+stay in Python (the STFT is one of the ops DirectML lacks; it runs on CPU on purpose). `--check` compares each graph with torch on random
 input and prints the largest absolute difference. Needs the `onnx` package to export; running needs only
 onnxruntime.
 """
@@ -53,13 +53,10 @@ def export(renderer, out_dir):
         _export(model.unet, (torch.randn(2, lat, T), torch.rand(2), torch.randn(2, T, dim)),
                 os.path.join(out_dir, "unet.onnx"), ["x", "t", "notation"], ["v"],
                 {"x": {0: "b", 2: "t"}, "t": {0: "b"}, "notation": {0: "b", 1: "t"}, "v": {0: "b", 2: "t"}})
-        if vae.notes:    # a notes decoder: the piano roll is a second input
-            _export(_Decoder(vae), (torch.randn(1, lat, T), torch.rand(1, vae.notes, T)),
-                    os.path.join(out_dir, "vae_decoder.onnx"), ["z", "roll"], ["logmag"],
-                    {"z": {0: "b", 2: "t"}, "roll": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}})
-        else:
-            _export(_Decoder(vae), (torch.randn(1, lat, T),), os.path.join(out_dir, "vae_decoder.onnx"), ["z"],
-                    ["logmag"], {"z": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}})
+        roll_in = ["roll"] if vae.notes else []    # a notes decoder: the piano roll is a second input
+        _export(_Decoder(vae), (torch.randn(1, lat, T),) + tuple(torch.rand(1, vae.notes, T) for _ in roll_in),
+                os.path.join(out_dir, "vae_decoder.onnx"), ["z"] + roll_in, ["logmag"],
+                {"z": {0: "b", 2: "t"}, "logmag": {0: "b", 2: "f"}, **{n: {0: "b", 2: "t"} for n in roll_in}})
     renderer.model.to(renderer.device)
     renderer.vae.to(renderer.device)
     return out_dir

@@ -66,18 +66,15 @@ class DiffusionRenderer:
     def decode_spec(self, z, roll=None):
         """Latent (B, C, T), already divided by the latent scale [and the piano roll (B, ROLL_ROWS, T), read when
         the VAE's decoder takes notes] -> scaled log-magnitude (torch, CPU)."""
-        notes = bool(getattr(self.vae, "notes", 0))
-        if notes and roll is None:
-            roll = np.zeros((z.shape[0], self.vae.notes, z.shape[-1]), np.float32)
         if self.onnx is not None:
             feed = {"z": np.asarray(z, np.float32)}
-            if notes:
-                feed["roll"] = np.asarray(roll, np.float32)
+            if self.vae.notes:   # the graph always takes the roll: no notes is the all-zero roll
+                feed["roll"] = np.zeros((z.shape[0], self.vae.notes, z.shape[-1]), np.float32) if roll is None \
+                    else np.asarray(roll, np.float32)
             return torch.from_numpy(self.onnx["vae_decoder"].run(None, feed)[0])
         with torch.no_grad():
-            zt = torch.as_tensor(z).to(self.device)
-            rt = torch.as_tensor(np.asarray(roll, np.float32)).to(self.device) if notes else None
-            return self.vae.decode(zt, rt).cpu()
+            rt = None if roll is None else torch.as_tensor(np.asarray(roll, np.float32)).to(self.device)
+            return self.vae.decode(torch.as_tensor(z).to(self.device), rt).cpu()
 
     def use_onnx(self, onnx_dir=None, providers=("CPUExecutionProvider",)):
         """Switch to onnxruntime sessions (exported on first use into `onnx_dir`)."""
@@ -330,4 +327,5 @@ def write_stems(audio: dict, wav_paths: dict, mix_path: str, target_lufs: float 
     return None if lufs is None else lufs + 20 * np.log10(gain)
 
 
-__all__ = ["DiffusionRenderer", "check_latent", "load_renderer", "render_notes", "request_info_from", "write_stems", "available"]
+__all__ = ["DiffusionRenderer", "check_latent", "load_renderer", "render_notes", "request_info_from", "write_stems",
+           "available"]

@@ -135,9 +135,9 @@ def main(argv=None):
     model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head,
                                refine=args.refine, notes=ROLL_ROWS if args.notes else None)).to(device)
     cfg = model.config
-    trained = [p for n, p in model.named_parameters() if not (args.decoder_only and n.startswith("enc_"))]
-    for n, p in model.named_parameters():
+    for n, p in model.named_parameters():   # a decoder-only run freezes the encoder
         p.requires_grad_(not (args.decoder_only and n.startswith("enc_")))
+    trained = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=1e-4)
     state_path = os.path.join(args.work, "state.pt")
     st = U.load_state(state_path)

@@ -137,10 +137,12 @@ class SpectralVAE(nn.Module):
         return mean, logvar.clamp(-12, 6)
 
     def decode(self, z, roll=None):
-        """(B, latent, T) [and, for a notes decoder, the piano roll (B, notes, T); None = no notes] -> (B, bins,
-        T * stride) scaled log-magnitude."""
+        """(B, latent, T) [and, for a notes decoder, the piano roll (B, notes, T); None = no notes, read as the
+        all-zero roll it was trained with] -> (B, bins, T * stride) scaled log-magnitude."""
         h = self.dec_in(z)
-        if self.dec_notes is not None and roll is not None:
+        if self.dec_notes is not None:
+            if roll is None:
+                roll = z.new_zeros(z.shape[0], self.notes, z.shape[-1])
             h = h + self.dec_notes(roll)
         h = self.dec_res(h)
         h = F.interpolate(h, scale_factor=self.stride, mode="nearest")
@@ -149,7 +151,7 @@ class SpectralVAE(nn.Module):
         if self.dec_refine is None:
             return out
         r = self.dec_refine[0](h)
-        if self.dec_notes_refine is not None and roll is not None:
+        if self.dec_notes_refine is not None:
             r = r + F.interpolate(self.dec_notes_refine(roll), scale_factor=self.stride, mode="nearest")
         return out + self.dec_refine[2](self.dec_refine[1](r))
 
