@@ -1,7 +1,7 @@
 """`bandmate bench render`: the diffusion renderer beside the soundfont renderer on the same held-out MIDI, in one
 run.
 
-    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 20] [--guidance 1.5]
+    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 5] [--guidance 1.5]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
 `bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
@@ -308,15 +308,23 @@ def _mean(xs):
     return round(float(np.mean(xs)), 4) if xs else None
 
 
+def _median(xs):
+    """Median over requests: one quiet reference stem (a soft note another soundfont plays loud) makes a
+    spectral convergence in the thousands, which a mean would report as the whole set's."""
+    xs = [x for x in xs if x is not None]
+    return round(float(np.median(xs)), 4) if xs else None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bandmate bench render")
     ap.add_argument("--set", default="data/sb-test", help="songbook set (test split)")
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--bars", type=int, default=4)
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the renderer's default)")
-    ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--guidance", type=float, default=None, help="one classifier-free guidance scale for every "
+                    "stem (default: the renderer's per-stem scales)")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--speed-steps", default="20,50")
+    ap.add_argument("--speed-steps", default="5,20,50")
     ap.add_argument("--minutes", type=float, default=None, help="stop taking new requests after this long (the "
                     "report says how many were measured)")
     ap.add_argument("--out-dir", default=None)
@@ -331,7 +339,7 @@ def main(argv=None):
     from models.analysis.transcription import load_session
     from models.generation.diffusion import render as R
     from models.generation.diffusion.data import FIXED_GAIN
-    from models.generation.diffusion.schedule import DEFAULT_GUIDANCE, DEFAULT_STEPS
+    from models.generation.diffusion.schedule import DEFAULT_STEPS, STEM_GUIDANCE
     from models.generation.generate import best_soundfont
     from models.songbook.render import available_soundfonts
 
@@ -340,7 +348,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    guidance = dict(STEM_GUIDANCE) if args.guidance is None else args.guidance
     renderer = R.load_renderer(args.vae or R.VAE_CHECKPOINT, args.diffusion or R.DIFFUSION_CHECKPOINT)
     if renderer is None:
         print("no trained diffusion renderer (bandmate train vae; bandmate train diffusion)", file=sys.stderr)
@@ -418,12 +426,12 @@ def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png
     for name in ("soundfont", "griffin_lim", "vae", "diffusion"):
         summary[name] = {k: agg(name, k) for k in ("chords_majmin", "note_f1", "onset_f1")}
         if name != "soundfont":
-            summary[name]["stft_vs_soundfont"] = {k: _mean([r[name]["stft_vs_soundfont"][k] for r in rows])
+            summary[name]["stft_vs_soundfont"] = {k: _median([r[name]["stft_vs_soundfont"][k] for r in rows])
                                                   for k in ("log_l1", "spectral_convergence")}
     alt = [r["other_soundfont_stft_vs_soundfont"] for r in rows if "other_soundfont_stft_vs_soundfont" in r]
     if alt:
         summary["other_soundfont"] = {"name": alt_name, "stft_vs_soundfont": {
-            k: _mean([a[k] for a in alt]) for k in ("log_l1", "spectral_convergence")}}
+            k: _median([a[k] for a in alt]) for k in ("log_l1", "spectral_convergence")}}
     goals = {"chords_majmin": ">= 0.85 and within 0.10 of the soundfont", "note_f1": ">= 0.6 (soundfont = ceiling)",
              "onset_f1": ">= 0.8", "rtf_one_stem": "<= 1.0 at the default steps"}
     return {"set": args.set, "n": len(rows), "n_asked": args.n, "bars": args.bars, "soundfont": font, "steps": steps,
@@ -433,6 +441,8 @@ def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png
 
 
 def markdown(r, table):
+    from models.generation.diffusion.schedule import guidance_text
+
     s = r["summary"]
 
     def g(name, key):
@@ -440,10 +450,10 @@ def markdown(r, table):
         return "-" if v is None else "%.3f" % v
 
     lines = ["# Diffusion renderer beside the soundfont renderer", "",
-             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %g; soundfont "
+             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %s; soundfont "
              "%s. Native rate 16 kHz mono (8 kHz bandwidth), delivered as 48 kHz stereo. Written by "
-             "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"], r["guidance"],
-                                          r["soundfont"]), ""]
+             "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"],
+                                            guidance_text(r["guidance"]), r["soundfont"]), ""]
     rows = []
     for name, label in (("soundfont", "soundfont (%s)" % r["soundfont"]),
                         ("griffin_lim", "Griffin-Lim on the soundfont's magnitude (phase ceiling)"),
@@ -472,8 +482,8 @@ def markdown(r, table):
                   "majmin); note F1 = basic-pitch on bass/keys/melody vs the input MIDI (onsets 50 ms, offsets "
                   "ignored); onset F1 = librosa onsets per stem vs MIDI onsets (70 ms); MR-STFT = mean over FFT "
                   "512/1024/2048 of log-magnitude L1 and spectral convergence at 16 kHz, per stem, against the "
-                  "soundfont render of the same MIDI, stems silent in the soundfont render skipped (another "
-                  "soundfont's distance gives the scale).",
+                  "soundfont render of the same MIDI, stems silent in the soundfont render skipped, median over "
+                  "requests (another soundfont's distance gives the scale).",
               "", "Mel spectrograms of 3 examples (mix): `%s`." % r.get("mels_png")]
     return "\n".join(lines)
 

@@ -118,6 +118,33 @@ def test_ddim_with_an_oracle_recovers_the_data():
     assert np.allclose(out, x0, atol=1e-3)
 
 
+def test_ddim_guidance_per_example_is_each_examples_own_scale():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+
+    def v_fn(x, t, notation):   # conditional and unconditional answers differ (zero notation = unconditional)
+        return 0.5 * x + np.einsum("bfc,cd->bdf", notation, w)[:, :, :x.shape[-1]] * 0.3
+
+    notation = rng.standard_normal((2, 8, 3)).astype(np.float32)
+    noise = rng.standard_normal((2, 4, 8)).astype(np.float32)
+    both = ddim_sample(v_fn, noise.shape, notation, steps=4, guidance=np.array([1.0, 2.5], np.float32), noise=noise)
+    one = ddim_sample(v_fn, (1, 4, 8), notation[:1], steps=4, guidance=1.0, noise=noise[:1])
+    two = ddim_sample(v_fn, (1, 4, 8), notation[1:], steps=4, guidance=2.5, noise=noise[1:])
+    assert np.allclose(both[:1], one, atol=1e-5) and np.allclose(both[1:], two, atol=1e-5)
+    assert not np.allclose(two, ddim_sample(v_fn, (1, 4, 8), notation[1:], steps=4, guidance=1.0, noise=noise[1:]))
+
+
+def test_stem_guidance_table():
+    from models.generation.diffusion.schedule import STEM_GUIDANCE
+
+    assert R.stem_guidance("bass") == STEM_GUIDANCE["bass"]
+    assert R.stem_guidance("chords") == STEM_GUIDANCE["keys"]                 # the keys stem under its other name
+    assert R.stem_guidance("drums") == STEM_GUIDANCE["default"]
+    assert R.stem_guidance("bass", 2.0) == 2.0                                # one scale for every stem
+    assert R.stem_guidance("keys", {"bass": 3.0}) == STEM_GUIDANCE["keys"]     # a table's missing stems: defaults
+    assert R.stem_guidance("bass", {"bass": 3.0}) == 3.0
+
+
 def test_windows_and_stitch():
     starts = R.windows(150)
     assert starts[0] == 0 and starts[-1] + CROP_FRAMES >= 150
@@ -218,6 +245,27 @@ def test_decoder_only_run_keeps_the_latent_and_grows_a_refine_path(tiny_renderer
         train_vae.main([x for x in common if x not in ("--init", str(d / "vae"))] + ["--steps", "0"])
 
 
+def test_decoder_learns_from_generated_latents(tiny_renderer, tmp_path):
+    from models.generation.diffusion import train_vae
+    from models.generation.diffusion import trainutil as U
+
+    _, d = tiny_renderer
+    common = ["--data", str(d / "cache"), "--batch", "4", "--eval-every", "2", "--threads", "1", "--device", "cpu",
+              "--width", "16", "--plot", str(tmp_path / "vg.png"), "--init", str(d / "vae"), "--decoder-only",
+              "--generated", "6", "--gen-frac", "1", "--gen-steps", "2", "--diffusion", str(d / "diffusion"),
+              "--work", str(tmp_path / "w")]
+    assert train_vae.main(common + ["--out", str(tmp_path / "vg"), "--steps", "3", "--lr", "1e-2"]) == 0
+    cached = np.load(str(tmp_path / "w" / "generated.npz"))
+    assert cached["z"].shape[0] > 6 and np.isfinite(cached["z"]).all()    # 6 training crops + the held-out ones
+    card = json.load(open(str(tmp_path / "vg.json")))
+    assert card["generated_latents"]["crops"] == 6 and "--generated 6" in card["command"]
+    a, b = U.load_weights(str(d / "vae.safetensors")), U.load_weights(str(tmp_path / "vg.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("enc_"))
+    assert not torch.equal(a["dec_in.weight"], b["dec_in.weight"])
+    with pytest.raises(SystemExit):                                      # a generated latent needs a kept encoder
+        train_vae.main([x for x in common if x != "--decoder-only"] + ["--out", str(tmp_path / "x"), "--steps", "0"])
+
+
 def test_init_refuses_a_checkpoint_that_does_not_fit(tiny_renderer, tmp_path):
     from models.generation.diffusion import trainutil as U
 
@@ -265,6 +313,9 @@ def test_render_notes_gives_48k_stereo_per_stem(tiny_renderer):
     assert t["steps"] == 3 and t["sampler_s"] > 0 and t["decode_s"] > 0 and t["rtf_per_stem"] > 0
     again = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5)
     assert np.array_equal(again["bass"], out["bass"])                 # seeded: same request, same audio
+    other = R.render_notes(NOTES, info, renderer=r, steps=3, tail_s=0.5, guidance={"bass": 4.0})
+    assert np.array_equal(other["drums"], out["drums"])               # each stem's guidance is its own
+    assert not np.array_equal(other["bass"], out["bass"])
 
 
 def _assert_onnx_matches_torch(r, out_dir):

@@ -27,7 +27,7 @@ from . import trainutil as U
 from .conditioner import DRUM_PROGRAM, notation_frames, piano_roll
 from .config import CROP_FRAMES, FRAME_S, GL_ITERS, OUTPUT_RATE, SAMPLE_RATE
 from .data import FIXED_GAIN
-from .schedule import DEFAULT_GUIDANCE, DEFAULT_STEPS, ddim_sample
+from .schedule import DEFAULT_STEPS, STEM_GUIDANCE, ddim_sample
 from .vae import griffin_lim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,8 +88,9 @@ class DiffusionRenderer:
         return self
 
     # -------------------------------------------------------------------------------------------- sampling
-    def sample_latents(self, ints, floats, steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE, seed=0):
-        """(B, T, N_INT) int64, (B, T, N_FLOAT) float32 -> latent (B, C, T) (scaled) and the timing."""
+    def sample_latents(self, ints, floats, steps=DEFAULT_STEPS, guidance=STEM_GUIDANCE["default"], seed=0):
+        """(B, T, N_INT) int64, (B, T, N_FLOAT) float32 -> latent (B, C, T) (scaled) and the timing; `guidance`
+        is one scale or one per example."""
         t0 = time.perf_counter()
         notation = self.notation(ints, floats)
         t1 = time.perf_counter()
@@ -251,11 +252,23 @@ def stem_rows(stem, notes_s, info, program, n_frames):
                            program, 60.0 / spb, complexity, 0.0, n_frames, 0.0)
 
 
+def stem_guidance(stem: str, guidance=None) -> float:
+    """The classifier-free guidance scale of `stem` ('chords' is the keys stem): `guidance` when it is a number,
+    its entry when it is a {stem: scale} dict, else (and for stems it leaves out) STEM_GUIDANCE."""
+    kind = "keys" if stem == "chords" else stem
+    if isinstance(guidance, dict):
+        return float(guidance.get(stem, guidance.get(kind, STEM_GUIDANCE.get(kind, STEM_GUIDANCE["default"]))))
+    if guidance is not None:
+        return float(guidance)
+    return float(STEM_GUIDANCE.get(kind, STEM_GUIDANCE["default"]))
+
+
 def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, seed: int = 0, tail_s: float = 1.5) -> dict:
+                 guidance=None, seed: int = 0, tail_s: float = 1.5) -> dict:
     """{stem: float32 (frames, 2) at OUTPUT_RATE (48 kHz)} for every stem in notes_by_stem ('keys' and
-    'chords' both mean the keys stem). Raises RuntimeError when no trained renderer exists. The renderer's
-    `last_timing` gets conditioner_s, sampler_s, decode_s, audio_s (seconds of audio per stem) and rtf."""
+    'chords' both mean the keys stem). `guidance`: None (each stem's STEM_GUIDANCE), one scale for all stems, or
+    {stem: scale}. Raises RuntimeError when no trained renderer exists. The renderer's `last_timing` gets
+    conditioner_s, sampler_s, decode_s, audio_s (seconds of audio per stem) and rtf."""
     import soxr
 
     renderer = renderer or _default_renderer()
@@ -281,7 +294,8 @@ def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: 
             floats.append(b[st:st + CROP_FRAMES])
     ints = np.stack(ints).astype(np.int64)
     floats = np.stack(floats).astype(np.float32)
-    z, timing = renderer.sample_latents(ints, floats, steps=steps, guidance=guidance, seed=seed)
+    scales = np.repeat([stem_guidance(s, guidance) for s in stems], len(starts)).astype(np.float32)
+    z, timing = renderer.sample_latents(ints, floats, steps=steps, guidance=scales, seed=seed)
     t0 = time.perf_counter()
     out = {}
     w = len(starts)

@@ -23,12 +23,14 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import torch
 
 from . import trainutil as U
 from .conditioner import ROLL_ROWS, piano_roll
+from .schedule import DEFAULT_STEPS
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
@@ -63,12 +65,20 @@ def batch_roll(model, floats, idx, device, rng=None, drop=0.0):
     return roll.to(device)
 
 
-def evaluate(model, audio, floats, valid, device, n=64):
+def evaluate(model, audio, floats, valid, device, n=64, gen=None, gen_frac=0.0):
+    """Held-out L1 of the first `n` validation crops decoded from their encoder means; with `gen` ({crop:
+    generated latent}), the mix (1 - gen_frac) x that + gen_frac x the L1 of the same crops decoded from their
+    generated latents, the mix training sees."""
     model.eval()
+    crops = np.sort(np.asarray(valid[:n]))
     with torch.no_grad():
-        x = log_magnitude(torch.from_numpy(np.asarray(audio[valid[:n]], np.float32)).to(device))
+        x = log_magnitude(torch.from_numpy(np.asarray(audio[crops], np.float32)).to(device))
+        roll = batch_roll(model, floats, crops, device)
         mean, _ = model.encode_spec(x)
-        loss = float((model.decode(mean, batch_roll(model, floats, valid[:n], device)) - x).abs().mean())
+        loss = float((model.decode(mean, roll) - x).abs().mean())
+        if gen:
+            z = torch.from_numpy(np.stack([gen[i] for i in crops])).to(device)
+            loss = (1 - gen_frac) * loss + gen_frac * float((model.decode(z, roll) - x).abs().mean())
     model.train()
     return loss
 
@@ -95,17 +105,48 @@ def reconstruction_report(model, audio, floats, valid, n=32, n_iter=GL_ITERS):
 
 
 class _DecoderOnly(torch.nn.Module):
-    """The VAE's forward with the (frozen) encoder outside autograd: a posterior sample decoded, KL 0."""
+    """The VAE's forward with the (frozen) encoder outside autograd: a posterior sample decoded, KL 0; where
+    `use` (B,) is true, the example's latent is `z_gen`'s instead (a latent the diffusion model sampled)."""
 
     def __init__(self, vae):
         super().__init__()
         self.vae = vae
 
-    def forward(self, logmag, roll=None):
+    def forward(self, logmag, roll=None, z_gen=None, use=None):
         with torch.no_grad():
             mean, logvar = self.vae.encode_spec(logmag)
             z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+            if z_gen is not None:
+                z = torch.where(use[:, None, None], z_gen, z)
         return self.vae.decode(z, roll), torch.zeros(())
+
+
+def generated_latents(path, vae_init, diffusion, ints, floats, meta, crops, steps, seed=0, batch=64):
+    """{crop index: latent (C, T) float32, unscaled} that the diffusion model `diffusion` samples from each crop's
+    notation as the renderer does (DDIM `steps`, each stem's guidance), through the VAE `vae_init` (whose latent
+    it was trained in); cached in `path` (.npz) and reused when it holds the same crops."""
+    from .render import load_renderer, stem_guidance
+
+    crops = np.sort(np.asarray(crops, dtype=np.int64))
+    if os.path.exists(path):
+        got = np.load(path)
+        if np.array_equal(got["crops"], crops):
+            return dict(zip(got["crops"].tolist(), got["z"]))
+    renderer = load_renderer(vae_init, diffusion)
+    scale = float(renderer.vae_card.get("latent_scale") or 1.0)
+    out, t0 = [], time.time()
+    for k in range(0, len(crops), batch):
+        b = crops[k:k + batch]
+        g = np.array([stem_guidance(meta["crops"][i]["stem"]) for i in b], np.float32)
+        z, _ = renderer.sample_latents(np.asarray(ints[b], np.int64), np.asarray(floats[b], np.float32),
+                                       steps=steps, guidance=g, seed=seed + k)
+        out.append(np.asarray(z, np.float32) / scale)
+        if (k // batch) % 20 == 0:
+            print("sampled %d / %d generated latents (%.0f s)" % (k + len(b), len(crops), time.time() - t0),
+                  flush=True)
+    z = np.concatenate(out)
+    np.savez(path, crops=crops, z=z)
+    return dict(zip(crops.tolist(), z))
 
 
 def main(argv=None):
@@ -123,6 +164,14 @@ def main(argv=None):
                     "zeroed (the decoder still works without notes)")
     ap.add_argument("--decoder-only", action="store_true", help="freeze the encoder of --init (its latent and "
                     "latent scale stay valid for a diffusion model trained on it) and train the decoder")
+    ap.add_argument("--generated", type=int, default=0, help="decoder-only: sample this many training crops' "
+                    "latents with the diffusion model (--diffusion) and decode them too, so the decoder learns the "
+                    "latents it is given at render time (0: off)")
+    ap.add_argument("--gen-frac", type=float, default=0.5, help="fraction of a batch's crops that have a "
+                    "generated latent which decode it instead of their own")
+    ap.add_argument("--diffusion", default=os.path.join(ROOT, "checkpoints", "diffusion"),
+                    help="the diffusion checkpoint whose samples --generated decodes")
+    ap.add_argument("--gen-steps", type=int, default=DEFAULT_STEPS, help="sampler steps of the generated latents")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kl", type=float, default=1e-4)
     ap.add_argument("--sc", type=float, default=0.5, help="weight of the linear-magnitude spectral convergence "
@@ -131,7 +180,19 @@ def main(argv=None):
 
     if args.decoder_only and not args.init:
         ap.error("--decoder-only needs --init: the checkpoint whose encoder (and latent) it keeps")
-    device, rank, world, rng, (audio, _, floats, meta), train, valid = U.start(args)
+    if args.generated and not args.decoder_only:
+        ap.error("--generated needs --decoder-only: the diffusion model's latents are those of --init's encoder")
+    device, rank, world, rng, (audio, ints, floats, meta), train, valid = U.start(args)
+    gen = {}
+    if args.generated:
+        pick = np.random.default_rng(args.seed).choice(train, size=min(args.generated, len(train)), replace=False)
+        os.makedirs(args.work, exist_ok=True)
+        pick = np.concatenate([pick, np.asarray(valid[:64])])   # and the crops `evaluate` reads
+        gen = generated_latents(os.path.join(args.work, "generated.npz"), args.init, args.diffusion, ints, floats,
+                                meta, pick, args.gen_steps, seed=args.seed)
+        gen_zero = np.zeros_like(next(iter(gen.values())))
+        held = set(int(i) for i in valid)
+        train_gen = {i: z for i, z in gen.items() if i not in held}
     model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head,
                                refine=args.refine, notes=ROLL_ROWS if args.notes else None)).to(device)
     cfg = model.config
@@ -159,8 +220,18 @@ def main(argv=None):
         idx = rng.choice(train, size=args.batch, replace=False)
         for gr in opt.param_groups:
             gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine)
-        x = log_magnitude(batch_audio(audio, idx, rng).to(device))
-        recon, kl = ddp(x, batch_roll(model, floats, idx, device, rng, args.note_drop))
+        roll = batch_roll(model, floats, idx, device, rng, args.note_drop)
+        wav, z_gen, use = batch_audio(audio, idx, rng), None, None
+        if gen:   # crops with a generated latent decode it (at the cache's gain: the sample knows no other)
+            order = np.sort(idx)
+            use = np.array([i in train_gen for i in order]) & (rng.random(len(order)) < args.gen_frac)
+            if use.any():
+                wav[use] = batch_audio(audio, order[use], rng, augment=False)
+            z_gen = torch.from_numpy(np.stack([train_gen[i] if u else gen_zero
+                                               for i, u in zip(order, use)])).to(device)
+            use = torch.from_numpy(use).to(device)
+        x = log_magnitude(wav.to(device))
+        recon, kl = ddp(x, roll, z_gen, use) if gen else ddp(x, roll)
         loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x)
         if not args.decoder_only:
             loss = loss + args.kl * kl
@@ -170,7 +241,8 @@ def main(argv=None):
         opt.step()
         prog.add(loss)
         if prog.step % args.eval_every == 0 and rank == 0:
-            now = prog.record(evaluate(model, audio, floats, valid, device), model.state_dict())
+            now = prog.record(evaluate(model, audio, floats, valid, device, gen=gen, gen_frac=args.gen_frac),
+                              model.state_dict())
             U.save_state(state_path, model=model.state_dict(), opt=opt.state_dict(), config=cfg, **prog.saved(now))
     if rank != 0:
         return 0
@@ -199,6 +271,8 @@ def main(argv=None):
                                                "fonts": meta.get("fonts"), "train_crops": len(train),
                                                "valid_crops": len(valid)},
             "decoder_only": bool(args.decoder_only),
+            "generated_latents": ({"crops": len(train_gen), "steps": args.gen_steps, "fraction": args.gen_frac,
+                                   "diffusion": os.path.basename(args.diffusion)} if gen else None),
             "history": prog.history, **U.run_record("bandmate train vae", ap, args)}
     U.save_checkpoint(args.out, model.state_dict(), card)
     U.plot_curves(args.plot, prog.history, "SpectralVAE: log-magnitude L1 (+KL)")
