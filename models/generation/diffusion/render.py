@@ -254,13 +254,11 @@ def stem_rows(stem, notes_s, info, program, n_frames):
 
 def stem_guidance(stem: str, guidance=None) -> float:
     """The classifier-free guidance scale of `stem` ('chords' is the keys stem): `guidance` when it is a number,
-    its entry when it is a {stem: scale} dict, else (and for stems it leaves out) STEM_GUIDANCE."""
-    kind = "keys" if stem == "chords" else stem
-    if isinstance(guidance, dict):
-        return float(guidance.get(stem, guidance.get(kind, STEM_GUIDANCE.get(kind, STEM_GUIDANCE["default"]))))
-    if guidance is not None:
+    else STEM_GUIDANCE overridden by the {stem: scale} dict `guidance` (its "default" for stems it does not name)."""
+    if guidance is not None and not isinstance(guidance, dict):
         return float(guidance)
-    return float(STEM_GUIDANCE.get(kind, STEM_GUIDANCE["default"]))
+    table = {**STEM_GUIDANCE, **(guidance or {})}
+    return float(table.get(stem, table.get("keys" if stem == "chords" else stem, table["default"])))
 
 
 def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: int = DEFAULT_STEPS,

@@ -104,4 +104,5 @@ def ddim_sample(v_fn, shape, notation, steps: int = DEFAULT_STEPS, guidance=DEFA
     return x
 
 
-__all__ = ["alpha_sigma", "training_loss", "ddim_sample", "DEFAULT_STEPS", "DEFAULT_GUIDANCE", "STEM_GUIDANCE", "guidance_text", "CONDITION_DROP"]
+__all__ = ["alpha_sigma", "training_loss", "ddim_sample", "DEFAULT_STEPS", "DEFAULT_GUIDANCE", "STEM_GUIDANCE",
+           "guidance_text", "CONDITION_DROP"]

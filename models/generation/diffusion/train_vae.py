@@ -30,8 +30,8 @@ import torch
 
 from . import trainutil as U
 from .conditioner import ROLL_ROWS, piano_roll
-from .schedule import DEFAULT_STEPS
 from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
+from .schedule import DEFAULT_STEPS
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
 VERSION = "vae-0.6"   # written into the card; bump when the shipped weights change
@@ -47,10 +47,15 @@ def spectral_convergence(recon, target):
     return (torch.linalg.norm((m - r).flatten(1), dim=1) / (torch.linalg.norm(m.flatten(1), dim=1) + 1e-3)).mean()
 
 
-def batch_audio(audio, idx, rng, augment=True):
+def batch_audio(audio, idx, rng, augment=True, plain=None):
+    """The crops `idx` (in sorted order) as a (B, samples) tensor, each at a random gain (+-6 dB) when `augment`,
+    except the rows where the mask `plain` is true (kept at the cache's gain)."""
     x = np.asarray(audio[np.sort(idx)], np.float32)
     if augment:
-        x = x * (10 ** (rng.uniform(-6, 6, size=(len(x), 1)) / 20)).astype(np.float32)
+        gain = 10 ** (rng.uniform(-6, 6, size=(len(x), 1)) / 20)
+        if plain is not None:
+            gain[plain] = 1.0
+        x = x * gain.astype(np.float32)
     return torch.from_numpy(x)
 
 
@@ -65,7 +70,10 @@ def batch_roll(model, floats, idx, device, rng=None, drop=0.0):
     return roll.to(device)
 
 
-def evaluate(model, audio, floats, valid, device, n=64, gen=None, gen_frac=0.0):
+EVAL_CROPS = 64   # held-out crops `evaluate` reads
+
+
+def evaluate(model, audio, floats, valid, device, n=EVAL_CROPS, gen=None, gen_frac=0.0):
     """Held-out L1 of the first `n` validation crops decoded from their encoder means; with `gen` ({crop:
     generated latent}), the mix (1 - gen_frac) x that + gen_frac x the L1 of the same crops decoded from their
     generated latents, the mix training sees."""
@@ -187,12 +195,11 @@ def main(argv=None):
     if args.generated:
         pick = np.random.default_rng(args.seed).choice(train, size=min(args.generated, len(train)), replace=False)
         os.makedirs(args.work, exist_ok=True)
-        pick = np.concatenate([pick, np.asarray(valid[:64])])   # and the crops `evaluate` reads
         gen = generated_latents(os.path.join(args.work, "generated.npz"), args.init, args.diffusion, ints, floats,
-                                meta, pick, args.gen_steps, seed=args.seed)
+                                meta, np.concatenate([pick, np.asarray(valid[:EVAL_CROPS])]), args.gen_steps,
+                                seed=args.seed)
         gen_zero = np.zeros_like(next(iter(gen.values())))
-        held = set(int(i) for i in valid)
-        train_gen = {i: z for i, z in gen.items() if i not in held}
+        train_gen = {int(i): gen[int(i)] for i in pick}
     model = SpectralVAE(**dict(VAE_CONFIG, width=args.width, latent=args.latent, head=args.head,
                                refine=args.refine, notes=ROLL_ROWS if args.notes else None)).to(device)
     cfg = model.config
@@ -221,17 +228,16 @@ def main(argv=None):
         for gr in opt.param_groups:
             gr["lr"] = U.learning_rate(args.lr, prog.step, args.steps, cap, args.cosine)
         roll = batch_roll(model, floats, idx, device, rng, args.note_drop)
-        wav, z_gen, use = batch_audio(audio, idx, rng), None, None
         if gen:   # crops with a generated latent decode it (at the cache's gain: the sample knows no other)
             order = np.sort(idx)
             use = np.array([i in train_gen for i in order]) & (rng.random(len(order)) < args.gen_frac)
-            if use.any():
-                wav[use] = batch_audio(audio, order[use], rng, augment=False)
+            x = log_magnitude(batch_audio(audio, idx, rng, plain=use).to(device))
             z_gen = torch.from_numpy(np.stack([train_gen[i] if u else gen_zero
                                                for i, u in zip(order, use)])).to(device)
-            use = torch.from_numpy(use).to(device)
-        x = log_magnitude(wav.to(device))
-        recon, kl = ddp(x, roll, z_gen, use) if gen else ddp(x, roll)
+            recon, kl = ddp(x, roll, z_gen, torch.from_numpy(use).to(device))
+        else:
+            x = log_magnitude(batch_audio(audio, idx, rng).to(device))
+            recon, kl = ddp(x, roll)
         loss = (recon - x).abs().mean() + args.sc * spectral_convergence(recon, x)
         if not args.decoder_only:
             loss = loss + args.kl * kl
