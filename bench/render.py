@@ -323,6 +323,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the renderer's default)")
     ap.add_argument("--guidance", type=float, default=None, help="one classifier-free guidance scale for every "
                     "stem (default: the renderer's per-stem scales)")
+    ap.add_argument("--temperature", type=float, default=None, help="standard deviation of the sampler's starting "
+                    "noise (default: the renderer's, DEFAULT_TEMPERATURE)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--speed-steps", default="5,20,50")
     ap.add_argument("--minutes", type=float, default=None, help="stop taking new requests after this long (the "
@@ -339,7 +341,7 @@ def main(argv=None):
     from models.analysis.transcription import load_session
     from models.generation.diffusion import render as R
     from models.generation.diffusion.data import FIXED_GAIN
-    from models.generation.diffusion.schedule import DEFAULT_STEPS, STEM_GUIDANCE
+    from models.generation.diffusion.schedule import DEFAULT_STEPS, DEFAULT_TEMPERATURE, STEM_GUIDANCE
     from models.generation.generate import best_soundfont
     from models.songbook.render import available_soundfonts
 
@@ -349,6 +351,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     steps = args.steps or DEFAULT_STEPS
     guidance = dict(STEM_GUIDANCE) if args.guidance is None else args.guidance
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     renderer = R.load_renderer(args.vae or R.VAE_CHECKPOINT, args.diffusion or R.DIFFUSION_CHECKPOINT)
     if renderer is None:
         print("no trained diffusion renderer (bandmate train vae; bandmate train diffusion)", file=sys.stderr)
@@ -373,7 +376,8 @@ def main(argv=None):
             continue
         dur = excerpt[1] - excerpt[0]
         t0 = time.perf_counter()
-        diff48 = R.render_notes(notes_q, info, renderer=renderer, steps=steps, guidance=guidance, seed=i)
+        diff48 = R.render_notes(notes_q, info, renderer=renderer, steps=steps, guidance=guidance, seed=i,
+                                 temperature=temperature)
         t_diff = time.perf_counter() - t0
         n = int(dur * EVAL_SR)
         # render_notes gives FluidSynth's raw level; the soundfont renders here carry the training gain
@@ -406,7 +410,7 @@ def main(argv=None):
             time.time() - t_run), flush=True)
     png = mel_png(examples, os.path.join(out_dir, args.name + "_mels.png")) if examples else None
     spd = speed(renderer, [int(s) for s in args.speed_steps.split(",")])
-    report = build_report(rows, spd, args, font_name, alt_name, steps, guidance, renderer, png)
+    report = build_report(rows, spd, args, font_name, alt_name, steps, guidance, renderer, png, temperature)
     report["machine"] = machine()
     report["torch_threads"] = torch.get_num_threads()
     write(args.name, report, markdown(report, markdown_table), out_dir)
@@ -414,7 +418,7 @@ def main(argv=None):
     return 0
 
 
-def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png):
+def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png, temperature=1.0):
     def agg(name, key):
         if key == "chords_majmin":   # duration-weighted
             w = np.array([r["seconds"] for r in rows])
@@ -435,7 +439,8 @@ def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png
     goals = {"chords_majmin": ">= 0.85 and within 0.10 of the soundfont", "note_f1": ">= 0.6 (soundfont = ceiling)",
              "onset_f1": ">= 0.8", "rtf_one_stem": "<= 1.0 at the default steps"}
     return {"set": args.set, "n": len(rows), "n_asked": args.n, "bars": args.bars, "soundfont": font, "steps": steps,
-            "guidance": guidance, "renderer": renderer.version, "native_rate_hz": 16000, "native_bandwidth_hz": 8000,
+            "guidance": guidance, "temperature": temperature, "renderer": renderer.version, "native_rate_hz": 16000,
+            "native_bandwidth_hz": 8000,
             "summary": summary, "speed": spd, "goals": goals, "mels_png": os.path.basename(png) if png else None,
             "rows": rows}
 
@@ -450,10 +455,11 @@ def markdown(r, table):
         return "-" if v is None else "%.3f" % v
 
     lines = ["# Diffusion renderer beside the soundfont renderer", "",
-             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %s; soundfont "
-             "%s. Native rate 16 kHz mono (8 kHz bandwidth), delivered as 48 kHz stereo. Written by "
+             "%d held-out requests from `%s` (%d bars each), diffusion %s, %d DDIM steps, guidance %s, temperature %g; "
+             "soundfont %s. Native rate 16 kHz mono (8 kHz bandwidth), delivered as 48 kHz stereo. Written by "
              "`bandmate bench render`." % (r["n"], r["set"], r["bars"], r["renderer"], r["steps"],
-                                            guidance_text(r["guidance"]), r["soundfont"]), ""]
+                                            guidance_text(r["guidance"]), r.get("temperature", 1.0),
+                                            r["soundfont"]), ""]
     rows = []
     for name, label in (("soundfont", "soundfont (%s)" % r["soundfont"]),
                         ("griffin_lim", "Griffin-Lim on the soundfont's magnitude (phase ceiling)"),

@@ -134,6 +134,27 @@ def test_ddim_guidance_per_example_is_each_examples_own_scale():
     assert not np.allclose(two, ddim_sample(v_fn, (1, 4, 8), notation[1:], steps=4, guidance=1.0, noise=noise[1:]))
 
 
+def test_ddim_temperature_scales_the_starting_noise():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+
+    def v_fn(x, t, notation):
+        return 0.5 * x + np.einsum("bfc,cd->bdf", notation, w)[:, :, :x.shape[-1]] * 0.3
+
+    notation = rng.standard_normal((2, 8, 3)).astype(np.float32)
+    cool = ddim_sample(v_fn, (2, 4, 8), notation, steps=4, guidance=1.5, seed=9, temperature=0.5)
+    noise = np.random.default_rng(9).standard_normal((2, 4, 8)).astype(np.float32)
+    assert np.allclose(cool, ddim_sample(v_fn, (2, 4, 8), notation, steps=4, guidance=1.5, noise=0.5 * noise),
+                       atol=1e-6)
+    plain = ddim_sample(v_fn, (2, 4, 8), notation, steps=4, guidance=1.5, seed=9)
+    assert np.allclose(plain, ddim_sample(v_fn, (2, 4, 8), notation, steps=4, guidance=1.5, noise=noise), atol=1e-6)
+    assert not np.allclose(cool, plain, atol=1e-3)
+    # given noise is scaled too, and a cooler start lands nearer the conditional mean (smaller spread)
+    assert np.allclose(cool, ddim_sample(v_fn, (2, 4, 8), notation, steps=4, guidance=1.5, noise=noise,
+                                         temperature=0.5), atol=1e-6)
+    assert cool.std() < plain.std()
+
+
 def test_stem_guidance_table():
     from models.generation.diffusion.schedule import STEM_GUIDANCE
 
@@ -334,7 +355,10 @@ def _assert_onnx_matches_torch(r, out_dir):
     finally:
         r.onnx = None
     for s in ref:
-        assert float(np.abs(ref[s] - got[s]).max()) < 1e-2
+        # Griffin-Lim can turn float-level latent differences into phase differences, so compare magnitudes
+        spec = [np.abs(np.fft.rfft(y[: len(y) // 1024 * 1024, 0].reshape(-1, 1024) * np.hanning(1024), axis=1))
+                for y in (ref[s], got[s])]
+        assert np.linalg.norm(spec[0] - spec[1]) < 0.05 * np.linalg.norm(spec[0]), s
 
 
 def test_onnx_matches_torch(tiny_renderer, tmp_path):

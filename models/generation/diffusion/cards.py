@@ -11,7 +11,7 @@ import sys
 
 from .config import GL_ITERS
 from .render import DIFFUSION_CHECKPOINT, VAE_CHECKPOINT
-from .schedule import DEFAULT_STEPS, STEM_GUIDANCE, guidance_text
+from .schedule import DEFAULT_STEPS, DEFAULT_TEMPERATURE, STEM_GUIDANCE, guidance_text
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                        "bench", "results", "render.json")
@@ -177,7 +177,19 @@ SAMPLING_CHOICE = (
     "0.527 / 0.533 / 0.516), the melody at 1.5 (1.0 / 1.5 / 2.0: 0.500 / 0.512 / 0.503); together 0.567 against "
     "0.537 for the earlier default (20 steps, 1.5). `bandmate bench render` on those 40 requests (chords majmin / "
     "note F1 / onset F1): 5 steps with the per-stem guidance 0.922 / 0.566 / 0.889, 20 steps at 1.5 0.909 / 0.535 "
-    "/ 0.877, the soundfont 0.925 / 0.572 / 0.822.")
+    "/ 0.877, the soundfont 0.925 / 0.572 / 0.822. The sampling seed alone moves those 40 requests' note F1 by "
+    "about 0.01 (seeds +0, +1000, +2000: 0.567 / 0.552 / 0.559), so the temperature (the starting noise's standard "
+    "deviation) was then chosen on 120 other valid requests (`bandmate songbook make --n 120 --seed 77 --split "
+    "valid`), steps and guidance fixed: 1.0 / 0.9 / 0.8 / 0.7 / 0.6 / 0.5 / 0.3 gave note F1 0.597 / 0.601 / 0.606 "
+    "/ 0.611 / 0.613 / 0.615 / 0.621, most of it the bass (0.617 -> 0.661: fewer octave and twelfth ghost notes), "
+    "while the median MR-STFT distance to the soundfont render stayed level (20 valid requests, per stem: log-L1 "
+    "2.19 / 2.21 / 2.22 / 2.21 at 1.0 / 0.8 / 0.6 / 0.3, spectral convergence 0.79 / 0.79 / 0.79 / 0.77) and mel "
+    "spectrograms at 1.0, 0.5 and 0.3 look alike. A cooler start lands on more typical latents: less variety "
+    "between seeds, which a renderer of given notes can spare. Also tried on those requests and dropped: a "
+    "per-stem EQ matching the training audio's long-term spectrum (note F1 0.597 with level only; the full EQ "
+    "0.555 on the 40), phase-gradient (PGHI) initialisation of Griffin-Lim (0.560 against 0.567 on the 40, the "
+    "Griffin-Lim ceiling also 0.560), CFG rescale 0.7 (0.566), 3 / 8 / 12 steps with the per-stem guidance (0.559 "
+    "/ 0.560 / 0.553).")
 
 
 def diffusion_card(card, vae, bench) -> str:
@@ -193,10 +205,11 @@ def diffusion_card(card, vae, bench) -> str:
         "every ResBlock; v-prediction, cosine schedule), plus the notation concatenated to the input as an aligned "
         "local path." % card["conditioner"]["dim"],
         "- **Sampling**: DDIM, %d steps by default (any count works, e.g. 50), classifier-free guidance per stem "
-        "(%s; notation dropped for %s of training examples); 2.048 s windows with 0.512 s cross-faded overlaps, "
+        "(%s; notation dropped for %s of training examples), starting noise at temperature %g; 2.048 s windows "
+        "with 0.512 s cross-faded overlaps, "
         "all windows and stems in one batch. %s" % (
             DEFAULT_STEPS, guidance_text(STEM_GUIDANCE), card["objective"].split("drop ")[-1].rstrip(")"),
-            SAMPLING_CHOICE),
+            DEFAULT_TEMPERATURE, SAMPLING_CHOICE),
         "- **Native rate / bandwidth**: 16 kHz mono (8 kHz bandwidth) through the VAE (%s%s); output resampled to "
         "48 kHz stereo (dual mono)." % (vae.get("version"), _latent_note(card, vae)),
         "- **Size**: conditioner %d + U-Net %d parameters (U-Net config %s), float16 weights." % (

@@ -27,7 +27,7 @@ from . import trainutil as U
 from .conditioner import DRUM_PROGRAM, notation_frames, piano_roll
 from .config import CROP_FRAMES, FRAME_S, GL_ITERS, OUTPUT_RATE, SAMPLE_RATE
 from .data import FIXED_GAIN
-from .schedule import DEFAULT_STEPS, STEM_GUIDANCE, ddim_sample
+from .schedule import DEFAULT_STEPS, DEFAULT_TEMPERATURE, STEM_GUIDANCE, ddim_sample
 from .vae import griffin_lim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,14 +88,16 @@ class DiffusionRenderer:
         return self
 
     # -------------------------------------------------------------------------------------------- sampling
-    def sample_latents(self, ints, floats, steps=DEFAULT_STEPS, guidance=STEM_GUIDANCE["default"], seed=0):
+    def sample_latents(self, ints, floats, steps=DEFAULT_STEPS, guidance=STEM_GUIDANCE["default"], seed=0,
+                       temperature=DEFAULT_TEMPERATURE):
         """(B, T, N_INT) int64, (B, T, N_FLOAT) float32 -> latent (B, C, T) (scaled) and the timing; `guidance`
-        is one scale or one per example."""
+        is one scale or one per example, `temperature` the starting noise's standard deviation."""
         t0 = time.perf_counter()
         notation = self.notation(ints, floats)
         t1 = time.perf_counter()
         shape = (ints.shape[0], int(self.card["unet"]["latent"]), ints.shape[1])
-        z = ddim_sample(self.v, shape, notation, steps=steps, guidance=guidance, seed=seed)
+        z = ddim_sample(self.v, shape, notation, steps=steps, guidance=guidance, seed=seed,
+                        temperature=temperature)
         if torch.is_tensor(z):
             z = z.cpu().numpy()
         t2 = time.perf_counter()
@@ -262,11 +264,13 @@ def stem_guidance(stem: str, guidance=None) -> float:
 
 
 def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: int = DEFAULT_STEPS,
-                 guidance=None, seed: int = 0, tail_s: float = 1.5) -> dict:
+                 guidance=None, seed: int = 0, tail_s: float = 1.5,
+                 temperature: float = DEFAULT_TEMPERATURE) -> dict:
     """{stem: float32 (frames, 2) at OUTPUT_RATE (48 kHz)} for every stem in notes_by_stem ('keys' and
     'chords' both mean the keys stem). `guidance`: None (each stem's STEM_GUIDANCE), one scale for all stems, or
-    {stem: scale}. Raises RuntimeError when no trained renderer exists. The renderer's `last_timing` gets
-    conditioner_s, sampler_s, decode_s, audio_s (seconds of audio per stem) and rtf."""
+    {stem: scale}. `temperature`: the starting noise's standard deviation (DEFAULT_TEMPERATURE). Raises
+    RuntimeError when no trained renderer exists. The renderer's `last_timing` gets conditioner_s, sampler_s,
+    decode_s, audio_s (seconds of audio per stem) and rtf."""
     import soxr
 
     renderer = renderer or _default_renderer()
@@ -293,7 +297,8 @@ def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: 
     ints = np.stack(ints).astype(np.int64)
     floats = np.stack(floats).astype(np.float32)
     scales = np.repeat([stem_guidance(s, guidance) for s in stems], len(starts)).astype(np.float32)
-    z, timing = renderer.sample_latents(ints, floats, steps=steps, guidance=scales, seed=seed)
+    z, timing = renderer.sample_latents(ints, floats, steps=steps, guidance=scales, seed=seed,
+                                        temperature=temperature)
     t0 = time.perf_counter()
     out = {}
     w = len(starts)
