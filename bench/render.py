@@ -1,7 +1,7 @@
 """`bandmate bench render`: the diffusion renderer beside the soundfont renderer on the same held-out MIDI, in one
 run.
 
-    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 5] [--guidance 1.5]
+    bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 5] [--guidance 1.5] [--temperature 0.3]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
 `bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
@@ -410,7 +410,7 @@ def main(argv=None):
             time.time() - t_run), flush=True)
     png = mel_png(examples, os.path.join(out_dir, args.name + "_mels.png")) if examples else None
     spd = speed(renderer, [int(s) for s in args.speed_steps.split(",")])
-    report = build_report(rows, spd, args, font_name, alt_name, steps, guidance, renderer, png, temperature)
+    report = build_report(rows, spd, args, font_name, alt_name, steps, guidance, temperature, renderer, png)
     report["machine"] = machine()
     report["torch_threads"] = torch.get_num_threads()
     write(args.name, report, markdown(report, markdown_table), out_dir)
@@ -418,7 +418,7 @@ def main(argv=None):
     return 0
 
 
-def build_report(rows, spd, args, font, alt_name, steps, guidance, renderer, png, temperature=1.0):
+def build_report(rows, spd, args, font, alt_name, steps, guidance, temperature, renderer, png):
     def agg(name, key):
         if key == "chords_majmin":   # duration-weighted
             w = np.array([r["seconds"] for r in rows])

@@ -20,7 +20,7 @@ def test_report_has_the_griffin_lim_ceiling_row():
     args = SimpleNamespace(set="x", n=2, bars=4)
     spd = {"torch": {"steps_20": {"conditioner_s": 0.01, "sampler_s": 0.2, "decode_s": 0.1, "rtf": 0.05,
                                   "audio_s": 10.0}}}
-    r = B.build_report(rows, spd, args, "FluidR3_GM", "TimGM6mb", 20, 1.25, SimpleNamespace(version="d+v"), None)
+    r = B.build_report(rows, spd, args, "FluidR3_GM", "TimGM6mb", 20, 1.25, 1.0, SimpleNamespace(version="d+v"), None)
     s = r["summary"]
     assert abs(s["griffin_lim"]["chords_majmin"] - 0.65) < 1e-9          # duration-weighted: (8 + 18) / 40
     assert abs(s["diffusion"]["chords_majmin"] - 0.2) < 1e-9

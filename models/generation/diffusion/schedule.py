@@ -85,9 +85,9 @@ def ddim_sample(v_fn, shape, notation, steps: int = DEFAULT_STEPS, guidance=DEFA
     if noise is None:
         g = np.random.default_rng(seed)
         noise = g.standard_normal(shape).astype(np.float32)
-    if temperature != 1.0:
-        noise = np.asarray(noise, np.float32) * np.float32(temperature)
     x = noise if is_np else torch.from_numpy(np.asarray(noise, np.float32)).to(notation.device)
+    if temperature != 1.0:
+        x = x * float(temperature)
     b = shape[0]
     scales = np.array(np.broadcast_to(np.asarray(guidance, np.float32).reshape(-1), (b,))).reshape(b, 1, 1)
     use_cfg = bool(np.any(scales != 1.0))
