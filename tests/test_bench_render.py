@@ -45,3 +45,23 @@ def test_spectral_distance_skips_silent_reference_stems():
     both = B.spectral_vs({"keys": noisy, "bass": noisy}, {"keys": tone, "bass": silent})
     assert both == {k: round(v, 4) for k, v in one.items()}       # the silent stem does not enter the mean
     assert B.spectral_vs({"bass": noisy}, {"bass": silent}) == {"log_l1": None, "spectral_convergence": None}
+
+
+def test_seeded_diffusion_row_is_the_mean_over_seeds_and_each_seed_is_reported():
+    runs = [{"chords_majmin": c, "note_f1": f, "onset_f1": 0.9,
+             "stft_vs_soundfont": {"log_l1": l1, "spectral_convergence": None}}
+            for c, f, l1 in ((0.8, 0.5, 1.0), (0.6, 0.7, 2.0))]
+    mean = B.mean_of_runs(runs)
+    assert mean["chords_majmin"] == 0.7 and mean["note_f1"] == 0.6
+    assert mean["stft_vs_soundfont"] == {"log_l1": 1.5, "spectral_convergence": None}
+    rows = [_row(10.0, 0.9, 0.8, 0.6, 0.5), _row(30.0, 0.7, 0.6, 0.2, 0.1)]
+    for r, (a, b) in zip(rows, ((0.4, 0.6), (0.0, 0.2))):
+        r["diffusion_per_seed"] = [{"chords_majmin": a, "note_f1": a, "onset_f1": 0.8},
+                                   {"chords_majmin": b, "note_f1": b, "onset_f1": 0.8}]
+    args = SimpleNamespace(set="x", n=2, bars=4, seeds=2)
+    r = B.build_report(rows, {}, args, "FluidR3_GM", "TimGM6mb", 5, 1.5, 0.3, SimpleNamespace(version="d+v"), None)
+    per_seed = r["summary"]["diffusion_per_seed"]
+    assert [x["note_f1"] for x in per_seed] == [0.2, 0.4]                  # plain means over requests, per seed
+    assert abs(per_seed[0]["chords_majmin"] - 0.1) < 1e-9                  # duration-weighted: (4 + 0) / 40
+    assert r["seeds"] == 2
+    assert "each seed alone" in B.markdown(r, markdown_table)
