@@ -2,6 +2,7 @@
 run.
 
     bandmate bench render --set /tmp/data/test [--n 50] [--bars 4] [--steps 5] [--guidance 1.5] [--temperature 0.3]
+        [--seeds 3]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
 `bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
