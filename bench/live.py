@@ -1,4 +1,5 @@
-"""`bandmate bench live`: live chord analysis on songbook test songs, streamed in simulated real time.
+"""`bandmate bench live`: live chord analysis on songbook songs (the test split by default), streamed in simulated
+real time.
 
     python -m bench.cli live [--set /tmp/data/test] [--limit 10] [--block 512] [--engines steady,fast]
         [--confirm N] [--penalty P] [--hop 0.1] [--beat-clock] [--out-dir bench/results] [--json]
@@ -129,7 +130,8 @@ def run(set_dir, limit=10, block=512, offline=True, beat_clock=False, engine="st
                                               ("on_beat", "on_beat"), ("off_beat", "off_beat"))
                if hasattr(tr, a) and (beat_clock or a not in ("on_beat", "off_beat"))}
     summary = {
-        "engine": engine, "songs": len(rows), "audio_s": round(float(w.sum()), 1), "block_samples": block,
+        "engine": engine, "set": set_dir, "songs": len(rows), "audio_s": round(float(w.sum()), 1),
+        "block_samples": block,
         "tracker": dict(decoder, **tracker_kw), "beat_clock": beat_clock,
         "latency_p50_ms": round(float(np.percentile(lat_all, 50)) * 1000, 1) if lat_all else None,
         "latency_p95_ms": round(float(np.percentile(lat_all, 95)) * 1000, 1) if lat_all else None,
@@ -183,13 +185,13 @@ def markdown(results: dict) -> str:
     engines = list(results)
     first = results[engines[0]]["summary"]
     lines = ["# bench live", "",
-             "%d songbook test songs (%.0f s of audio), pushed in blocks of %d samples, %s; the same songs through "
-             "each engine in one run. steady: the offline chord network run incrementally at the stream's edge "
-             "(the daemon's default); fast: the causal live network (`latency: fast`). Latency is counted over "
-             "changes between chords that differ at the major/minor level; emitted / true counts every label "
-             "change." % (first["songs"], first["audio_s"], first["block_samples"],
-                          "with the DAW beat clock (tempo and beat grid)" if first.get("beat_clock")
-                          else "no beat clock"), "",
+             "%d songs of the songbook set `%s` (%.0f s of audio), pushed in blocks of %d samples, %s; the same "
+             "songs through each engine in one run. steady: the offline chord network run incrementally at the "
+             "stream's edge (`latency: steady`, and the fallback without the live network's checkpoint); fast: the "
+             "causal live network (`latency: fast`, the daemon's default). Latency is counted over changes between "
+             "chords that differ at the major/minor level; emitted / true counts every label change." % (
+                 first["songs"], first.get("set", "?"), first["audio_s"], first["block_samples"],
+                 "with the DAW beat clock (tempo and beat grid)" if first.get("beat_clock") else "no beat clock"), "",
              "| metric | " + " | ".join(engines) + " | goal |", "|---|" + "---|" * len(engines) + "---|"]
 
     def row(name, fmt, key, goal=""):
