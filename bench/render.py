@@ -40,6 +40,8 @@ SONGBOOK_STEM = {"drums": "drums", "bass": "bass", "keys": "chords", "melody": "
 PITCHED = ("bass", "keys", "melody")
 EVAL_SR = 22050
 SEED_STRIDE = 1000           # sampling seed j of request i is i + SEED_STRIDE * j (--seeds)
+METRICS = ("chords_majmin", "note_f1", "onset_f1")            # per request and renderer
+STFT_KEYS = ("log_l1", "spectral_convergence")                # spectral distance to the soundfont render
 
 
 def _resample(x, sr_in, sr_out):
@@ -245,7 +247,7 @@ def spectral_vs(stems, reference):
     """Mean MR-STFT distance over the stems whose reference render is not silent: {log_l1, spectral_convergence}
     (None values when every reference stem is silent)."""
     d = [x for x in (spectral(stems[s], reference[s]) for s in stems) if x is not None]
-    return {k: _mean([x[k] for x in d]) for k in ("log_l1", "spectral_convergence")}
+    return {k: _mean([x[k] for x in d]) for k in STFT_KEYS}
 
 
 def speed(renderer, steps_list, onnx_dir=None, repeats=3):
@@ -305,11 +307,23 @@ def mel_png(examples, path):
     return path
 
 
+def request_metrics(stems, ref, notes_s, dur, chord_model, session, reference=None) -> dict:
+    """One render of one request: chords (majmin) on its mix, note F1 over the pitched stems, onset F1 over all
+    stems, and with a `reference` (the soundfont render) the MR-STFT distance to it."""
+    n = int(dur * EVAL_SR)
+    cs, _ = chord_score(chord_model, normalised_mix(stems, n), ref, dur)
+    out = {"chords_majmin": cs,
+           "note_f1": _mean([note_f1(session, stems[s], notes_s[s]) for s in PITCHED if s in stems]),
+           "onset_f1": _mean([onset_f1(stems[s], notes_s[s], dur) for s in stems])}
+    if reference is not None:
+        out["stft_vs_soundfont"] = spectral_vs(stems, reference)
+    return out
+
+
 def mean_of_runs(runs: list) -> dict:
     """One request's diffusion metrics averaged over its sampling seeds (a metric None in a run is left out)."""
-    out = {k: _mean([r[k] for r in runs]) for k in ("chords_majmin", "note_f1", "onset_f1")}
-    out["stft_vs_soundfont"] = {k: _mean([r["stft_vs_soundfont"][k] for r in runs])
-                                for k in ("log_l1", "spectral_convergence")}
+    out = {k: _mean([r[k] for r in runs]) for k in METRICS}
+    out["stft_vs_soundfont"] = {k: _mean([r["stft_vs_soundfont"][k] for r in runs]) for k in STFT_KEYS}
     return out
 
 
@@ -390,6 +404,7 @@ def main(argv=None):
         if not paths:
             continue
         dur = excerpt[1] - excerpt[0]
+        n = int(dur * EVAL_SR)
         t0 = time.perf_counter()
         diff_runs = []
         for j in range(args.seeds):      # seed j of request i: i + SEED_STRIDE * j (j = 0 is the one-seed run)
@@ -397,7 +412,6 @@ def main(argv=None):
                                      seed=i + SEED_STRIDE * j, temperature=temperature)
             if j == 0:
                 t_diff = time.perf_counter() - t0
-            n = int(dur * EVAL_SR)
             # render_notes gives FluidSynth's raw level; the soundfont renders here carry the training gain
             diff_runs.append({s: FIXED_GAIN * _resample(y[:, 0], R.OUTPUT_RATE, EVAL_SR)[:n]
                               for s, y in diff48.items()})
@@ -409,21 +423,12 @@ def main(argv=None):
             if alt_name in fonts else None
         row = {"song": entry["id"], "family": info["family"], "bpm": round(info["bpm"], 1), "seconds": round(dur, 2),
                "diffusion_render_s": round(t_diff, 3)}
-
-        def measure(name, stems):
-            mix = normalised_mix(stems, n)
-            cs, est = chord_score(chord_model, mix, ref, dur)
-            out = {"chords_majmin": cs,
-                   "note_f1": _mean([note_f1(session, stems[s], notes_s[s]) for s in PITCHED if s in stems]),
-                   "onset_f1": _mean([onset_f1(stems[s], notes_s[s], dur) for s in stems])}
-            if name != "soundfont":
-                out["stft_vs_soundfont"] = spectral_vs(stems, renders["soundfont"])
-            return out
-
         for name, stems in renders.items():
-            row[name] = measure(name, stems)
+            row[name] = request_metrics(stems, ref, notes_s, dur, chord_model, session,
+                                        None if name == "soundfont" else renders["soundfont"])
         if len(diff_runs) > 1:
-            per_seed = [row["diffusion"]] + [measure("diffusion", stems) for stems in diff_runs[1:]]
+            per_seed = [row["diffusion"]] + [request_metrics(stems, ref, notes_s, dur, chord_model, session,
+                                                             renders["soundfont"]) for stems in diff_runs[1:]]
             row["diffusion_per_seed"] = per_seed
             row["diffusion"] = mean_of_runs(per_seed)
         if alt is not None:
@@ -461,19 +466,18 @@ def build_report(rows, spd, args, font, alt_name, steps, guidance, temperature, 
 
     summary = {}
     for name in ("soundfont", "griffin_lim", "vae", "diffusion"):
-        summary[name] = {k: agg(name, k) for k in ("chords_majmin", "note_f1", "onset_f1")}
+        summary[name] = {k: agg(name, k) for k in METRICS}
         if name != "soundfont":
             summary[name]["stft_vs_soundfont"] = {k: _median([r[name]["stft_vs_soundfont"][k] for r in rows])
-                                                  for k in ("log_l1", "spectral_convergence")}
-    seeded = [r["diffusion_per_seed"] for r in rows if "diffusion_per_seed" in r]
-    if seeded and len(seeded) == len(rows):
+                                                  for k in STFT_KEYS}
+    if rows and all("diffusion_per_seed" in r for r in rows):     # every request ran the same --seeds
         summary["diffusion_per_seed"] = [
-            {k: agg_runs([runs[j] for runs in seeded], rows, k) for k in ("chords_majmin", "note_f1", "onset_f1")}
-            for j in range(min(len(runs) for runs in seeded))]
+            {k: agg_runs([r["diffusion_per_seed"][j] for r in rows], rows, k) for k in METRICS}
+            for j in range(len(rows[0]["diffusion_per_seed"]))]
     alt = [r["other_soundfont_stft_vs_soundfont"] for r in rows if "other_soundfont_stft_vs_soundfont" in r]
     if alt:
         summary["other_soundfont"] = {"name": alt_name, "stft_vs_soundfont": {
-            k: _median([a[k] for a in alt]) for k in ("log_l1", "spectral_convergence")}}
+            k: _median([a[k] for a in alt]) for k in STFT_KEYS}}
     goals = {"chords_majmin": ">= 0.85 and within 0.10 of the soundfont", "note_f1": ">= 0.6 (soundfont = ceiling)",
              "onset_f1": ">= 0.8", "rtf_one_stem": "<= 1.0 at the default steps"}
     return {"set": args.set, "n": len(rows), "n_asked": args.n, "bars": args.bars, "soundfont": font, "steps": steps,

@@ -231,10 +231,9 @@ def diffusion_card(card, vae, bench) -> str:
         s, sp = bench["summary"], bench["speed"]
         t = sp.get("torch", {}).get("steps_%d" % bench["steps"], {})
         o = sp.get("onnxruntime", {}).get("steps_%d" % bench["steps"], {})
-        seeds = bench.get("seeds", 1)
-        per_seed = s.get("diffusion_per_seed") or []
+        per_seed = s.get("diffusion_per_seed") or []      # present when the bench ran more than one seed
         seeded = (", diffusion figures the mean over %d sampling seeds per request (note F1 per seed: %s)" % (
-            seeds, " / ".join(_fmt(x["note_f1"]) for x in per_seed))) if seeds > 1 and per_seed else ""
+            len(per_seed), " / ".join(_fmt(x["note_f1"]) for x in per_seed))) if per_seed else ""
         lines.append("- **Bench** (`bandmate bench render`, %d held-out requests, %d bars%s): chords majmin %s "
                      "(soundfont %s), note F1 %s (soundfont %s), onset F1 %s (soundfont %s), MR-STFT log-L1 to the "
                      "soundfont render %s (another soundfont: %s). RTF of one stem, warm, this CPU: torch %s, "
@@ -262,9 +261,9 @@ def diffusion_card(card, vae, bench) -> str:
               "family where it trails the soundfont most on the test bench (0.482 against 0.564, 8 requests). Naming "
               "each stem by the program that plays most of its notes instead (4397 of the 14948 pitched training "
               "crops relabelled) and training on 24 minutes more (held-out v-MSE 0.1880) read 0.614 on the 120 "
-              "valid requests (bass 0.645), no better than the shipped 0.621. "
-              "Conditioning on a program per note (or per track) is the next data "
-              "change. Scale up with `--width`, `--batch`, `--minutes 0 --steps N`, torchrun for DDP." % (
+              "valid requests (bass 0.645), no better than the shipped 0.621. Conditioning on a program per note "
+              "(or per track) is the next data change. Scale up with `--width`, `--batch`, `--minutes 0 --steps N`, "
+              "torchrun for DDP." % (
                   _total(card, "train_seconds") / 60.0, best),
               "- **Licence**: MIT."]
     return "\n".join(lines) + "\n"
