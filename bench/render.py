@@ -5,9 +5,10 @@ run.
         [--seeds 3]
 
 Each request is a test-split song (grooves and progressions never trained on): its four stem MIDI files over
-`bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to
-`render_notes` as generate.py would (notes in quarter-note beats). The same notes are rendered by FluidSynth with
-the product's soundfont (best_soundfont()), and the soundfont render is also passed through the VAE alone
+`bars` bars from the first downbeat, its chords, sections, key, genre family and tempo, handed to `render_notes`
+as generate.py would (notes in quarter-note beats, each note with its GM program from the stem file, so the
+renderer knows a layered stem's instruments as the soundfont does). The same notes are rendered by FluidSynth
+with the product's soundfont (best_soundfont()), and the soundfont render is also passed through the VAE alone
 (encode, decode, Griffin-Lim) to show what the VAE costs before any diffusion.
 
 Measures, per renderer:
@@ -50,10 +51,12 @@ def _resample(x, sr_in, sr_out):
     return soxr.resample(np.asarray(x, np.float32), sr_in, sr_out).astype(np.float32)
 
 
-def song_request(set_dir, entry, bars):
+def song_request(set_dir, entry, bars, note_programs=True):
     """(notes_by_stem in quarter beats, request_info, excerpt (t_start, t_end) s, reference chords [(s, e, label)]
-    relative to the excerpt, stem notes in seconds relative to the excerpt, paths of the stem MIDI files)."""
-    from models.generation.dataset import midi_notes_seconds
+    relative to the excerpt, stem notes in seconds relative to the excerpt, paths of the stem MIDI files).
+    With `note_programs` each note carries its GM program from the stem file (a layered stem names each
+    layer's instrument, as the soundfont render hears it); without, a stem has only its first program."""
+    from models.generation.dataset import midi_note_programs, midi_notes_seconds
     from models.generation.diffusion.data import song_context, stem_program
     from models.generation.tokens import programs_for
 
@@ -84,6 +87,14 @@ def song_request(set_dir, entry, bars):
         q = ctx["bpm"] * qpb / 60.0   # quarter notes per second
         notes_q[stem] = [{"pitch": int(pit), "start_time": a * q, "duration": max(b - a, 0.01) * q, "velocity": vel}
                          for a, b, pit, vel in ns]
+        if note_programs and stem != "drums":
+            by_onset: dict = {}
+            for a, pit, prog in midi_note_programs(p):
+                by_onset.setdefault((round(a - t_start, 6), pit), []).append(prog)
+            for n, (a, _, pit, _) in zip(notes_q[stem], ns):
+                progs = by_onset.get((round(a, 6), pit))
+                if progs:
+                    n["program"] = progs.pop(0) if len(progs) > 1 else progs[0]
         if stem != "drums":
             programs[stem] = stem_program(p)
     chords, ref = [], []

@@ -339,6 +339,54 @@ def test_render_notes_gives_48k_stereo_per_stem(tiny_renderer):
     assert not np.array_equal(other["bass"], out["bass"])
 
 
+def test_a_layered_stem_is_rendered_as_its_instruments(tiny_renderer):
+    info = _request_info()
+    layered = [dict(n, program=48 if i % 2 else 32) for i, n in enumerate(NOTES["bass"])]
+    parts = R.stem_parts({"bass": layered, "drums": NOTES["drums"]}, info)
+    assert [(s, p, len(ns)) for s, _, p, ns in parts] == [("bass", 32, 4), ("bass", 48, 4), ("drums", 128, 8)]
+    plain = R.stem_parts(NOTES, info)                                   # no per-note program: one part per stem
+    assert [(s, p) for s, _, p, _ in plain] == [("bass", info["programs"]["bass"]), ("drums", 128)]
+    keys = R.stem_parts({"keys": layered}, dict(info, programs={"keys": 4}))
+    assert [(p, len(ns)) for _, _, p, ns in keys] == [(4, 8)]           # layered keys stay one blended part
+    solo = R.stem_parts({"keys": [dict(n, program=19) for n in NOTES["bass"]]}, dict(info, programs={"keys": 4}))
+    assert [p for _, _, p, _ in solo] == [19]                           # one named program is the stem's
+    r, _ = tiny_renderer
+    one = R.render_notes({"bass": layered}, info, renderer=r, steps=3, tail_s=0.5)
+    assert set(one) == {"bass"} and one["bass"].shape == (int(round(4.5 * 48000)), 2)
+    assert np.isfinite(one["bass"]).all()
+    merged = R.render_notes({"bass": NOTES["bass"]}, info, renderer=r, steps=3, tail_s=0.5)
+    assert not np.allclose(one["bass"], merged["bass"])                 # the layers were sampled apart and summed
+
+
+def test_midi_note_programs_names_each_layer(tmp_path):
+    import mido
+
+    from models.generation.dataset import midi_note_programs, midi_notes_seconds
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    for ch, prog, pitch in ((0, 48, 52), (1, 32, 40)):
+        tr = mido.MidiTrack()
+        tr.append(mido.Message("program_change", channel=ch, program=prog, time=0))
+        for k in range(2):
+            tr.append(mido.Message("note_on", channel=ch, note=pitch + k, velocity=90, time=0 if k == 0 else 240))
+            tr.append(mido.Message("note_off", channel=ch, note=pitch + k, velocity=0, time=240))
+        mid.tracks.append(tr)
+    tr = mido.MidiTrack()                                      # a program change part-way through a channel
+    tr.append(mido.Message("note_on", channel=2, note=70, velocity=90, time=0))
+    tr.append(mido.Message("note_off", channel=2, note=70, velocity=0, time=480))
+    tr.append(mido.Message("program_change", channel=2, program=73, time=0))
+    tr.append(mido.Message("note_on", channel=2, note=72, velocity=90, time=0))
+    tr.append(mido.Message("note_off", channel=2, note=72, velocity=0, time=480))
+    mid.tracks.append(tr)
+    path = str(tmp_path / "layered.mid")
+    mid.save(path)
+    got = midi_note_programs(path)
+    assert [(round(a, 3), p, g) for a, p, g in got] == [(0.0, 40, 32), (0.0, 52, 48), (0.0, 70, 0),
+                                                        (0.5, 41, 32), (0.5, 53, 48), (0.5, 72, 73)]
+    # the same onsets as midi_notes_seconds, so the bench can pair each note with its program
+    assert sorted((a, p) for a, _, p, _ in midi_notes_seconds(path)) == [(a, p) for a, p, _ in got]
+
+
 def _assert_onnx_matches_torch(r, out_dir):
     """Export `r`'s graphs into out_dir; each graph and a whole render agree with torch."""
     pytest.importorskip("onnx")

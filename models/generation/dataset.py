@@ -33,6 +33,27 @@ def midi_notes_seconds(path: str) -> list[tuple[float, float, int, int]]:
     return [(tm.seconds(n.start), tm.seconds(n.end), n.pitch, n.velocity) for n in notes]
 
 
+def midi_note_programs(path: str) -> list[tuple[float, int, int]]:
+    """(onset s, pitch, GM program) of every note-on in a MIDI file: the last program change on the note's
+    channel before it (0 when none), so a file that layers instruments names each note's instrument."""
+    import mido
+
+    from models.songbook.midi_tools import TempoMap
+
+    mid = mido.MidiFile(path)
+    tm = TempoMap(mid)
+    out = []
+    for tr in mid.tracks:
+        tick, program = 0, {}
+        for msg in tr:
+            tick += msg.time
+            if msg.type == "program_change":
+                program[msg.channel] = int(msg.program)
+            elif msg.type == "note_on" and msg.velocity > 0:
+                out.append((tm.seconds(tick), int(msg.note), program.get(msg.channel, 0)))
+    return sorted(out)
+
+
 class BeatClock:
     """Seconds <-> fractional tactus beats, from a list of beat times (extrapolated at the last period)."""
 
