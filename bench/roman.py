@@ -1,7 +1,7 @@
 """`bandmate bench roman`: the symbolic analyser against music21's expert RomanText analyses.
 
     python -m bench.cli roman [--limit N] [--collection bach|monteverdi] [--out-dir DIR] [--cache FILE]
-        [--model cv|net|rules|shipped] [--folds K] [--steps N] [--fit PATH] [--json]
+        [--model cv|net|hybrid|rules|shipped] [--folds K] [--steps N] [--fit PATH] [--extra DIR] [--json]
 
 The set: every RomanText analysis in music21's corpus with a matching score (`models.songbook.corpus.piece_list`:
 20 Bach chorales, 48 Monteverdi madrigals). The analyser sees only the score's notes (pitch, onset, duration in
@@ -37,7 +37,9 @@ annotated pieces (`fit_harmony_model`). With `--model cv` (default) they are fit
 k-fold cross-validation, so every number comes from pieces the tables never saw; `--model net` trains the neural analyser
 (`models/analysis/symbolic_net.py`) per fold on the same folds instead; `--model hybrid` trains the net and
 fits the tables per fold and analyses with the net's keys and the templates' chords (analyze_midi's default); `--model rules` uses the rule
-tables; `--model shipped` the committed checkpoint (fitted on all 68 pieces, so in-sample). The few scalar
+tables; `--model shipped` the committed checkpoint (fitted on all 68 pieces, so in-sample). With `--extra DIR` (a
+When-in-Rome checkout, `load_extra`) the nets of `--model net|hybrid` also train, in every fold, on its OpenScore
+Lieder songs, which are never scored (the shipped net is trained so). The few scalar
 weights of `Params` were set by hand while looking at pooled cross-validated results (not nested), a mild
 optimism the reader should keep in mind.
 
@@ -67,15 +69,19 @@ def load_piece(piece: dict) -> dict:
     Reference: list over quarter notes of None or (key tonic pc, mode, root pc, quality or None, bass pc,
     figure, key label)."""
     from music21 import converter, corpus
+    out = piece_of(corpus.parse(piece["score"]), converter.parse(piece["rntxt"], format="romanText"))
+    return dict(out, id=piece["id"], collection=piece["collection"])
+
+
+def piece_of(score, analysis, transpose: bool = True) -> dict:
+    """`load_piece`'s fields (less id and collection) from a parsed score and its parsed RomanText analysis."""
     from models.songbook.corpus import (aligned_numerals, content_alignment, remove_chord_symbols,
                                         repair_overfull_measures, transposition)
-    score = corpus.parse(piece["score"])
     remove_chord_symbols(score)  # stray chord symbols in 43 madrigals are not notes of the piece
     trimmed = repair_overfull_measures(score)
-    analysis = converter.parse(piece["rntxt"], format="romanText")
     rns = aligned_numerals(score, analysis)
     end_q = float(score.highestTime)
-    shift, _ = transposition(score, rns, end_q)
+    shift = transposition(score, rns, end_q)[0] if transpose else 0
     if shift:
         score = score.transpose(-shift)
     spans = content_alignment(score, rns, end_q)
@@ -97,9 +103,64 @@ def load_piece(piece: dict) -> dict:
             ref[f] = label
     written = {id(rn): q for q, rn in rns}
     moved = sum(1 for a, _, rn in spans if abs(a - written[id(rn)]) > 1e-6)
-    return {"id": piece["id"], "collection": piece["collection"], "notes": notes, "end_q": end_q, "ref": ref,
-            "transposed_semitones": -shift,
+    return {"notes": notes, "end_q": end_q, "ref": ref, "transposed_semitones": -shift,
             "trimmed_measures": trimmed, "moved_numerals": moved, "root_sounding": _root_sounding(notes, ref)}
+
+
+# ------------------------------------------------------------------------------------------------ extra data
+# Training data beside the 68 test pieces: When-in-Rome (github.com/MarkGotham/When-in-Rome) pairs of a score
+# (score.mxl) and a hand-made RomanText analysis (analysis.txt). Only collections whose scores and analyses both
+# allow it: the OpenScore Lieder Corpus (scores CC0, analyses CC BY-SA 4.0). Never the Early_Choral folder (the
+# test repertoire: chorales, madrigals), never analysis_automatic.rntxt (a model's output, not an annotation).
+EXTRA_COLLECTIONS = ("OpenScore-LiederCorpus",)
+EXTRA_MIN_ROOT_SOUNDING = 0.6     # drop pieces whose analysis does not line up with the score
+
+
+def extra_dirs(root: str, collections=EXTRA_COLLECTIONS) -> list[str]:
+    """Folders under ROOT/Corpus/<collection>/ holding both score.mxl and analysis.txt, sorted."""
+    out = []
+    for coll in collections:
+        for dirpath, _, files in os.walk(os.path.join(root, "Corpus", coll)):
+            if "score.mxl" in files and "analysis.txt" in files:
+                out.append(dirpath)
+    return sorted(out)
+
+
+def _load_extra_piece(args) -> dict:
+    path, root = args
+    import warnings
+    from music21 import converter
+    warnings.filterwarnings("ignore")
+    ident = os.path.relpath(path, root).replace(os.sep, "/")
+    try:
+        out = piece_of(converter.parse(os.path.join(path, "score.mxl")),
+                       converter.parse(os.path.join(path, "analysis.txt"), format="romanText"), transpose=False)
+    except Exception as e:  # noqa: BLE001 - a score music21 cannot read is skipped and reported, never fatal
+        return {"id": ident, "error": "%s: %s" % (type(e).__name__, str(e)[:160])}
+    return dict(out, id=ident, collection=ident.split("/")[1])
+
+
+def load_extra(root: str, collections=EXTRA_COLLECTIONS, cache: str | None = None, workers: int | None = None,
+               progress: bool = True) -> list[dict]:
+    """Extra labelled pieces (`load_piece`'s format) from a When-in-Rome checkout at `root`; pieces music21
+    cannot read or whose annotated roots sound in under `EXTRA_MIN_ROOT_SOUNDING` of their quarters are left out
+    (counted on stderr). Read from / written to the pickle `cache` when given."""
+    def jobs():
+        dirs = extra_dirs(root, collections)
+        if not dirs:
+            raise FileNotFoundError("no score.mxl + analysis.txt pairs under %s/Corpus/{%s}: is it a When-in-Rome "
+                                    "checkout?" % (root, ",".join(collections)))
+        return [(d, root) for d in dirs]
+
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(max(1, workers or min(4, os.cpu_count() or 1))) as pool:   # workers start on use
+        data = _cached_pieces(cache, "extra ", jobs, _load_extra_piece, progress, mapper=pool.map)
+    ok = [p for p in data if "error" not in p and (p["root_sounding"] or 0) >= EXTRA_MIN_ROOT_SOUNDING]
+    if progress:
+        print("extra pieces: %d kept, %d unreadable, %d misaligned" % (
+            len(ok), sum("error" in p for p in data), len(data) - len(ok) - sum("error" in p for p in data)),
+              file=sys.stderr)
+    return ok
 
 
 def _root_sounding(notes: list[dict], ref: list) -> float:
@@ -114,27 +175,31 @@ def _root_sounding(notes: list[dict], ref: list) -> float:
     return round(float(np.mean(hits)), 4) if hits else 0.0
 
 
+def _cached_pieces(cache: str | None, label: str, jobs, load, progress: bool, mapper=map) -> list:
+    """The pieces pickled at `cache` when it exists, else `load` mapped over `jobs()` (by `mapper`, with a
+    progress line) and pickled there."""
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    todo, data, t0 = jobs(), [], time.time()
+    for i, piece in enumerate(mapper(load, todo)):
+        data.append(piece)
+        if progress:
+            print("\rloading %s%d/%d pieces (%.0f s)" % (label, i + 1, len(todo), time.time() - t0), end="",
+                  file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    if cache:
+        with open(cache, "wb") as f:
+            pickle.dump(data, f)
+    return data
+
+
 def load_set(limit: int | None = None, collection: str | None = None, cache: str | None = None,
              progress: bool = True) -> list[dict]:
     """All pieces (see `load_piece`), read from / written to the pickle `cache` when given."""
     from models.songbook.corpus import piece_list
-    if cache and os.path.exists(cache):
-        with open(cache, "rb") as f:
-            data = pickle.load(f)
-    else:
-        data = []
-        pieces = [p for p in piece_list() if p["score"]]
-        t0 = time.time()
-        for i, p in enumerate(pieces):
-            data.append(load_piece(p))
-            if progress:
-                print("\rloading %d/%d pieces (%.0f s)" % (i + 1, len(pieces), time.time() - t0), end="",
-                      file=sys.stderr, flush=True)
-        if progress:
-            print(file=sys.stderr)
-        if cache:
-            with open(cache, "wb") as f:
-                pickle.dump(data, f)
+    data = _cached_pieces(cache, "", lambda: [p for p in piece_list() if p["score"]], load_piece, progress)
     if collection:
         data = [d for d in data if d["collection"] == collection]
     return data[: limit or None]
@@ -209,26 +274,29 @@ def folds_of(data: list[dict], k: int) -> list[int]:
 
 
 def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params | None = None,
-             progress: bool = True, net_options: dict | None = None) -> tuple[list[dict], dict]:
+             progress: bool = True, net_options: dict | None = None, extra: list | None = None
+             ) -> tuple[list[dict], dict]:
     """Analyse every piece from its notes alone and score it; returns (per-piece rows, summary).
     `model`: 'cv' fits the key/chord tables (`fit_harmony_model`) on the other folds' pieces for each fold
     (piece-level k-fold cross-validation: no piece is analysed by a model that saw it), 'rules' uses the rule
     model, 'shipped' the committed checkpoint (fitted on all pieces: an optimistic, in-sample number); 'net' trains
-    the neural analyser per fold, 'hybrid' the net (keys) and the tables (chords) per fold."""
+    the neural analyser per fold, 'hybrid' the net (keys) and the tables (chords) per fold. `extra`: more
+    labelled pieces (`load_extra`) the nets also train on in every fold (never scored; the tables stay fitted on
+    the folds alone)."""
     params = params or Params()
     fold = folds_of(data, folds) if model in ("cv", "net", "hybrid") else [0] * len(data)
     examples = [(notes_from_live(p["notes"]), p["ref"]) for p in data]
     if model in ("net", "hybrid"):
         from models.analysis.symbolic_net import NetKeyTemplates, SymbolicNet, examples_of, train_ensemble
         net_examples = examples_of(data)
+        net_options = dict(net_options or {}, extra=examples_of(extra) if extra else None)
     rows = []
     for k in sorted(set(fold)):
         if model == "cv":
             fitted = fit_harmony_model([e for e, f in zip(examples, fold) if f != k], params)
         elif model in ("net", "hybrid"):
             t0 = time.time()
-            fitted = SymbolicNet(train_ensemble([e for e, f in zip(net_examples, fold) if f != k],
-                                                **(net_options or {})))
+            fitted = SymbolicNet(train_ensemble([e for e, f in zip(net_examples, fold) if f != k], **net_options))
             if model == "hybrid":
                 fitted = NetKeyTemplates(fitted, fit_harmony_model([e for e, f in zip(examples, fold) if f != k],
                                                                    params))
@@ -266,13 +334,18 @@ MODEL_TEXT = {"cv": "key/chord tables fitted by piece-level %d-fold cross-valida
 
 
 def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, model: str = "cv",
-                 folds: int = 5) -> None:
+                 folds: int = 5, extra: list | None = None) -> None:
     """OUT_DIR/roman.json and OUT_DIR/roman.md."""
     os.makedirs(out_dir, exist_ok=True)
     text = MODEL_TEXT[model] % folds if "%d" in MODEL_TEXT[model] else MODEL_TEXT[model]
+    if extra and model in ("net", "hybrid"):
+        text += "; the nets also trained on %d When-in-Rome pieces (%d annotated quarters: %s), never scored" % (
+            len(extra), sum(r is not None for p in extra for r in p["ref"]),
+            ", ".join(sorted({p["collection"] for p in extra})))
     with open(os.path.join(out_dir, "roman.json"), "w") as f:
         json.dump({"summary": summary, "model": model, "model_text": text, "folds": folds,
-                   "params": vars(Params()), "pieces": rows, "seconds": round(seconds, 1)}, f, indent=1)
+                   "extra_pieces": len(extra or []), "params": vars(Params()), "pieces": rows,
+                   "seconds": round(seconds, 1)}, f, indent=1)
     heads = ("key", "root", "quality", "inversion", "rn_given_key", "rn")
     analyser = ("neural analyser (`models/analysis/symbolic_net.py`: dilated conv net, key Viterbi)"
                 if model == "net" else "neural key finder + template chords (`symbolic_net.NetKeyTemplates`)"
@@ -283,7 +356,8 @@ def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, 
              "`bench/roman.py` for the exact comparison). RN = key, root, quality and inversion all correct "
              "(AugmentedNet's full-RN metric, "
              "degrees compared as pitch classes); RN|key = root, quality and inversion correct.", "",
-             "Model: " + text + ".", "", "Reproduce: `python -m bench.cli roman --model %s`" % model, "",
+             "Model: " + text + ".", "", "Reproduce: `python -m bench.cli roman --model %s%s`" % (
+                 model, " --extra When-in-Rome" if extra and model in ("net", "hybrid") else ""), "",
              "| set | pieces | quarters | key | root | quality | inversion | RN\\|key | RN |",
              "|---|---|---|---|---|---|---|---|---|"]
     for g in ("all", "bach", "monteverdi"):
@@ -327,17 +401,21 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5, help="folds of the piece-level cross-validation")
     ap.add_argument("--fit", metavar="PATH", help="also fit the tables on all pieces and write them to PATH "
                     "(the shipped checkpoint is made this way)")
+    ap.add_argument("--extra", metavar="DIR", help="a When-in-Rome checkout: its OpenScore Lieder analyses join "
+                    "every fold's net training (--model net, hybrid), as the shipped checkpoint's do")
+    ap.add_argument("--extra-cache", help="pickle of the parsed extra pieces (read if present, else written)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
     data = load_set(args.limit, args.collection, args.cache)
+    extra = load_extra(args.extra, cache=args.extra_cache) if args.extra else None
     t0 = time.time()
     if args.model in ("net", "hybrid"):
         import torch
         torch.set_num_threads(int(os.environ.get("BANDMATE_THREADS", "1")))
     rows, summary = evaluate(data, args.model, args.folds,
                              net_options={k: v for k, v in (("steps", args.steps), ("members", args.members))
-                                          if v})
-    write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds)
+                                          if v}, extra=extra)
+    write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds, extra=extra)
     if args.fit:
         fitted = fit_harmony_model([(notes_from_live(p["notes"]), p["ref"]) for p in data])
         fitted.description = ("fitted on %d music21 RomanText analyses (%s) by `python -m bench.cli roman "

@@ -1,5 +1,7 @@
 """The neural symbolic analyser: transposition-equivariant features and targets, decoding, a tiny training run
 plugged into analyze_midi."""
+import os
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,61 @@ def test_hybrid_mixes_net_chords_and_key_profiles():
     lp[:, 0] = np.log(0.05)                                   # the net leans to C major
     assert set(analyze_notes(scale, 8.0, model=rule_model(), key_log_probs=lp).key_path) == {0}
     assert set(analyze_notes(scale, 8.0, model=rule_model(), key_log_probs=lp, profile_mix=3.0).key_path) == {7}
+
+
+def test_extra_pool_is_drawn_at_its_share(monkeypatch):
+    """Crops come from the extra pool about `extra_share` of the time; without one, training is unchanged."""
+    torch.set_num_threads(1)
+    x = sn.frame_features(cadence(), 8)
+    y = sn.frame_targets([(0, "major", 0, "maj", 0, "", "C:major")] * 8)
+    x2, y2 = x + 0.5, sn.frame_targets([(7, "major", 7, "maj", 7, "", "G:major")] * 8)
+    seen = []
+    real = sn.roll_features
+    monkeypatch.setattr(sn, "roll_features", lambda xc, t: (seen.append(float(xc[0, 0]) > x[0, 0] + 0.25),
+                                                              real(xc, t))[1])
+    sn.train([(x, y)], steps=40, crop=8, batch=8, hidden=8, extra=[(x2, y2)], extra_share=0.25)
+    assert 0.12 < np.mean(seen) < 0.4
+    seen.clear()
+    sn.train([(x, y)], steps=5, crop=8, batch=8, hidden=8)
+    assert not any(seen)
+
+
+def test_extra_pieces_load_from_a_when_in_rome_checkout(tmp_path):
+    """Score + hand-made analysis pairs under Corpus/<collection>/ become labelled pieces; an unreadable score
+    and an analysis whose roots do not sound are left out, not fatal; automatic analyses and other collections
+    are not read."""
+    pytest.importorskip("music21")
+    from music21 import chord, meter, stream
+    from bench.roman import extra_dirs, load_extra
+
+    def song(folder, analysis):
+        folder.mkdir(parents=True)
+        part = stream.Part()
+        for i, pitches in enumerate((("C3", "E4", "G4"), ("F3", "A4", "C5"), ("G3", "B4", "D5"), ("C3", "E4", "G4"))):
+            m = stream.Measure(number=i + 1)
+            if i == 0:
+                m.append(meter.TimeSignature("4/4"))
+            m.append(chord.Chord(list(pitches), quarterLength=4.0))
+            part.append(m)
+        stream.Score([part]).write("mxl", fp=str(folder / "score.mxl"))
+        (folder / "analysis.txt").write_text(analysis)
+
+    root = tmp_path / "When-in-Rome"
+    lieder = root / "Corpus" / "OpenScore-LiederCorpus"
+    song(lieder / "Composer" / "Good", "Composer: X\nTitle: good\n\nTime Signature: 4/4\n\nm1 C: I\nm2 IV\nm3 V\nm4 I\n")
+    song(lieder / "Composer" / "Broken", "Time Signature: 4/4\n\nm1 C: I\n")
+    (lieder / "Composer" / "Broken" / "score.mxl").write_bytes(b"PK\x03\x04 not a zip")
+    song(lieder / "Composer" / "Misaligned", "Time Signature: 4/4\n\nm1 C: ii\nm2 iii\nm3 vi\nm4 ii\n")
+    song(root / "Corpus" / "Piano_Sonatas" / "Other", "Time Signature: 4/4\n\nm1 C: I\n")
+    (lieder / "Composer" / "Auto").mkdir()
+    (lieder / "Composer" / "Auto" / "analysis_automatic.rntxt").write_text("m1 C: I\n")
+    assert [os.path.basename(d) for d in extra_dirs(str(root))] == ["Broken", "Good", "Misaligned"]
+    pieces = load_extra(str(root), workers=1, progress=False, cache=str(tmp_path / "extra.pkl"))
+    assert [p["id"] for p in pieces] == ["Corpus/OpenScore-LiederCorpus/Composer/Good"]
+    good = pieces[0]
+    assert good["collection"] == "OpenScore-LiederCorpus" and len(good["ref"]) == 16
+    assert [good["ref"][q][2] for q in (0, 4, 8, 12)] == [0, 5, 7, 0]         # roots C F G C
+    assert all(r[0] == 0 and r[1] == "major" for r in good["ref"]) and good["root_sounding"] == 1.0
+    assert load_extra("unused", cache=str(tmp_path / "extra.pkl"), progress=False) == pieces   # from the cache
+    with pytest.raises(FileNotFoundError):
+        load_extra(str(tmp_path / "nowhere"), progress=False)

@@ -1,7 +1,8 @@
 """A small neural symbolic harmony analyser: notes in, local key and chord (root, quality, bass) per quarter note.
 
-    python -m models.analysis.symbolic_net --fit [--cache FILE] [--steps N] [--out models/checkpoints/symbolic_net]
-    python -m models.analysis.symbolic_net --cv [--cache FILE] [--folds 5]      # cross-validated numbers only
+    python -m models.analysis.symbolic_net --fit [--cache FILE] [--steps N] [--extra When-in-Rome]
+        [--out models/checkpoints/symbolic_net]
+    python -m models.analysis.symbolic_net --cv [--cache FILE] [--folds 5] [--extra DIR]   # cross-validated only
 
 Input, per frame of one quarter note (`frame_features`), everything relative to pitch class, nothing about
 meter or key signature (the analyser sees only notes, as a Live clip sends them):
@@ -21,9 +22,16 @@ the 24 keys (`MODULATION_PENALTY` per change), and the chord is the best state u
 result is a `symbolic.FrameAnalysis`, so `symbolic.analyze_midi` turns it into the usual song description
 (Harte labels, Roman numerals via `models.theory.roman`).
 
+Data: music21's 68 RomanText analyses with their scores (`bench.roman.load_set`) and, with `--extra DIR` (a
+When-in-Rome checkout), that corpus' OpenScore Lieder songs with their hand-made analyses (`bench.roman.
+load_extra`: 175 songs, scores CC0, analyses CC BY-SA 4.0), drawn for `EXTRA_SHARE` of the training crops. The
+lieder are never scored: they widen the repertoire the key head has seen (Romantic modulation beside chorales
+and madrigals).
+
 Evaluation is by piece-level k-fold cross-validation only (the folds of `bench/roman.py`): `--cv` trains one
-model per fold on the other folds and scores the held-out pieces; the shipped checkpoint (`--fit`) is trained on
-all pieces with the same recipe, and its model card quotes the cross-validated numbers.
+model per fold on the other folds (plus all the extra pieces) and scores the held-out pieces; the shipped
+checkpoint (`--fit`) is trained on all pieces with the same recipe, and its model card quotes the cross-validated
+numbers.
 """
 from __future__ import annotations
 
@@ -49,6 +57,7 @@ STEPS = 2000                      # steps per member (cross-validated, one net: 
 MEMBERS = 3                       # ensemble members, seeds 0, 1, 2 (probabilities averaged)
 CHORD_WEIGHT = 0.3                # weight of the net's chord heads beside the templates (`NetKeyTemplates`)
 QUALITY_WEIGHT = 0.5              # scale of its quality log probs there (it under-reads sevenths: 3% of its data)
+EXTRA_SHARE = 0.25                # share of training crops from the extra (When-in-Rome lieder) pieces, when given
 PROFILE_MIX = 0.5                 # weight of the tables' key-profile term beside the net's key head (`NetKeyTemplates`)
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "symbolic_net")
@@ -179,23 +188,27 @@ HEADS = ("key", "root", "quality", "bass", "degree")
 
 
 def train(examples: list, steps: int = STEPS, crop: int = 128, batch: int = 16, lr: float = 3e-3, seed: int = 0,
-          hidden: int = 64, progress: bool = False):
-    """Train a net on [(features [n, F], targets [n, 5])]; returns the module in eval mode."""
+          hidden: int = 64, progress: bool = False, extra: list | None = None, extra_share: float = EXTRA_SHARE):
+    """Train a net on [(features [n, F], targets [n, 5])]; returns the module in eval mode. `extra`: more
+    examples of another repertoire, each crop drawn from them with probability `extra_share` (pieces by length
+    within each pool)."""
     torch = _torch()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_net(hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    lengths = np.array([len(x) for x, _ in examples], dtype=float)
-    weights = lengths / lengths.sum()
+    pools = [examples] + ([extra] if extra else [])
+    weights = [np.array([len(x) for x, _ in pool], dtype=float) for pool in pools]
+    weights = [w / w.sum() for w in weights]
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
     net.train()
     t0 = time.time()
     for step in range(steps):
         xs, ys = [], []
         for _ in range(batch):
-            x, y = examples[rng.choice(len(examples), p=weights)]
+            k = 1 if extra and rng.random() < extra_share else 0
+            x, y = pools[k][rng.choice(len(pools[k]), p=weights[k])]
             n = len(x)
             a = int(rng.integers(0, max(1, n - crop + 1)))
             xc, yc = x[a:a + crop], y[a:a + crop]
@@ -403,29 +416,37 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=CHECKPOINT, help="checkpoint path without extension")
+    ap.add_argument("--extra", metavar="DIR", help="a When-in-Rome checkout (git clone "
+                    "https://github.com/MarkGotham/When-in-Rome): its OpenScore Lieder scores and analyses join the "
+                    "training (share EXTRA_SHARE of the crops), as for the shipped checkpoint")
+    ap.add_argument("--extra-cache", help="pickle of the parsed extra pieces (read if present, else written)")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)) if os.environ.get("BANDMATE_THREADS") is None
                           else int(os.environ["BANDMATE_THREADS"]))
-    from bench.roman import load_set
+    from bench.roman import load_extra, load_set
     data = load_set(cache=args.cache)
+    extra = load_extra(args.extra, cache=args.extra_cache) if args.extra else []
     if args.cv:
         from bench.roman import evaluate
         t0 = time.time()
         _, summary = evaluate(data, "net", args.folds, net_options={"steps": args.steps, "hidden": args.hidden,
-                                                                     "seed": args.seed, "members": args.members})
+                                                                     "seed": args.seed, "members": args.members},
+                              extra=extra)
         print(json.dumps(summary, indent=1))
         print("cross-validation: %.0f s" % (time.time() - t0), file=sys.stderr)
     if args.fit:
         t0 = time.time()
         net = train_ensemble(examples_of(data), members=args.members, steps=args.steps, hidden=args.hidden,
-                             seed=args.seed, progress=True)
+                             seed=args.seed, progress=True, extra=examples_of(extra) if extra else None)
         seconds = time.time() - t0
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        SymbolicNet(net).save(args.out, {"pieces": len(data), "steps": args.steps, "seed": args.seed,
-                                         "train_seconds": round(seconds, 1),
-                                         "data": "music21 RomanText analyses with scores: %s" % ", ".join(
-                                             sorted({p["collection"] for p in data}))})
+        about = "music21 RomanText analyses with scores: %s" % ", ".join(sorted({p["collection"] for p in data}))
+        if extra:
+            about += "; When-in-Rome (CC BY-SA 4.0 analyses): %d pieces of %s, share %.2f of the crops" % (
+                len(extra), ", ".join(sorted({p["collection"] for p in extra})), EXTRA_SHARE)
+        SymbolicNet(net).save(args.out, {"pieces": len(data), "extra_pieces": len(extra), "steps": args.steps,
+                                         "seed": args.seed, "train_seconds": round(seconds, 1), "data": about})
         print("trained on %d pieces in %.0f s -> %s.safetensors" % (len(data), seconds, args.out), file=sys.stderr)
     return 0
 
