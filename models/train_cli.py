@@ -13,6 +13,8 @@ TARGETS = {
                                                      "soundfonts)"),
     "diffusion": ("models.generation.diffusion.train_diffusion", "the diffusion renderer: conditioner + latent "
                                                                  "U-Net (needs a trained VAE)"),
+    "symbolic": ("models.analysis.symbolic_net", "the symbolic key / chord network of MIDI analysis (music21's "
+                                                 "RomanText corpus; --extra a When-in-Rome checkout)"),
     "analysis": ("models.analysis.train_all", "every analysis model in turn: chords, beats, key scorer"),
 }
 

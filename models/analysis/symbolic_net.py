@@ -1,6 +1,6 @@
 """A small neural symbolic harmony analyser: notes in, local key and chord (root, quality, bass) per quarter note.
 
-    python -m models.analysis.symbolic_net --fit [--cache FILE] [--steps N] [--extra When-in-Rome]
+    bandmate train symbolic [--cache FILE] [--steps N] [--extra When-in-Rome]     # = python -m ... --fit
         [--out models/checkpoints/symbolic_net]
     python -m models.analysis.symbolic_net --cv [--cache FILE] [--folds 5] [--extra DIR]   # cross-validated only
 
@@ -407,7 +407,8 @@ def examples_of(data: list) -> list:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.analysis.symbolic_net", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fit", action="store_true", help="train on all pieces and write the checkpoint")
+    ap.add_argument("--fit", action="store_true", help="train on all pieces and write the checkpoint (what it does "
+                    "when neither --fit nor --cv is given)")
     ap.add_argument("--cv", action="store_true", help="cross-validate (bench/roman.py folds) and report")
     ap.add_argument("--cache", help="pickle of the parsed corpus (bench.roman.load_set)")
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps per member")
@@ -421,6 +422,7 @@ def main(argv=None) -> int:
                     "training (share EXTRA_SHARE of the crops), as for the shipped checkpoint")
     ap.add_argument("--extra-cache", help="pickle of the parsed extra pieces (read if present, else written)")
     args = ap.parse_args(argv)
+    args.fit = args.fit or not args.cv
     import torch
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)) if os.environ.get("BANDMATE_THREADS") is None
                           else int(os.environ["BANDMATE_THREADS"]))
