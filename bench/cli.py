@@ -7,6 +7,7 @@ SUITES = {
     "transport": ("bench.transport", "ping latency over ZeroMQ and OSC, concurrent clients, cold start"),
     "analysis": ("bench.analysis", "Bandmate's analyzer beside Chordino, madmom, essentia, librosa on a songbook"),
     "roman": ("bench.roman", "symbolic key/chord/Roman numeral analysis vs music21's RomanText analyses"),
+    "home-key": ("bench.home_key", "the symbolic path's home key (MIDI in): key held longest vs the key scorer"),
     "separation": ("bench.separation", "htdemucs's real-time factor on this CPU (1 and 2 threads)"),
     "live": ("bench.live", "live chord events on songbook test songs: latency, accuracy vs offline, CPU"),
     "generation": ("bench.generation", "stem generation beside MMA and the songbook reference: follows the "

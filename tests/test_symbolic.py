@@ -129,3 +129,15 @@ def test_bench_scoring_counts_rn_only_when_all_parts_agree():
     assert row["correct"]["key"] == 4 and row["correct"]["root"] == 8
     assert row["correct"]["inversion"] == 4          # G7 in root position vs V65
     assert row["correct"]["rn"] == 4 and row["correct"]["rn_given_key"] == 4
+
+
+def test_home_key_is_the_scorers_among_the_decoded_keys():
+    """The chord-sequence key scorer names the home key, but only among keys the decoded path visits."""
+    from models.analysis.symbolic import home_key
+    chords = [{"start": 2.0 * i, "end": 2.0 * i + 2.0, "label": lab}
+              for i, lab in enumerate(["C:maj", "F:maj", "G:7", "C:maj", "A:min", "D:min", "G:7", "C:maj", "N"])]
+    a_minor = 9 + 12
+    k, confidence = home_key(chords, {0: 10, a_minor: 30})       # A minor held longer; C major is home
+    assert k == 0 and 0.0 < confidence <= 1.0
+    assert home_key(chords, {a_minor: 40}) is None              # the scorer's key was never decoded: no say
+    assert home_key([{"start": 0.0, "end": 1.0, "label": "N"}], {0: 4}) is None

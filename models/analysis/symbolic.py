@@ -13,10 +13,12 @@ The pipeline works on a grid of harmonic frames, one quarter note long by defaul
    and each chord gets the key's prior for it (`HarmonyModel`: counted from annotated music, or rules). Where
    the neural key finder's checkpoint exists (`symbolic_net`), its key log probabilities replace the profile
    term by default, with the tables' profile term kept at a small weight beside it, and the net's chord heads
-   join the template scores (cross-validated: key 0.682 vs 0.625, RN 0.528 vs 0.467 on music21's analyses).
+   join the template scores (cross-validated: key 0.692 vs 0.625, RN 0.536 vs 0.467 on music21's analyses).
 4. Smoothing: chords and keys are decoded together by Viterbi over (key, chord) states, with a constant
    penalty per chord change (`change_penalty`) and per key change (`modulation_penalty`).
 5. Roman numerals and functions per chord, relative to its local key (`models.theory.roman`).
+6. Home key: among the decoded local keys, the one the audio path's chord-sequence key scorer names
+   (`home_key`); else the key held longest.
 
 Units: note times in quarter notes ("beats" as Live and MIDI count them) from the clip's or file's start;
 output times in seconds through the tempo map, with `start_beat`/`end_beat` in quarter notes beside them.
@@ -578,7 +580,7 @@ def analyze_midi(path_or_notes, tempo: float | None = None, meter=None, key: str
         fa = analyze_notes(notes, end_q, params, fixed, model)
         method = "symbolic chord templates; joint key/chord Viterbi over 24 keys"
     fq = fa.frame_q
-    # Key regions from the key path; the main key is the one held longest.
+    # Key regions from the key path; the main key is the one held longest, unless `home_key` names another.
     regions = []
     for f, k in enumerate(fa.key_path):
         if regions and regions[-1][2] == k:
@@ -589,18 +591,39 @@ def analyze_midi(path_or_notes, tempo: float | None = None, meter=None, key: str
     for f0, f1, k in regions:
         held[k] = held.get(k, 0) + f1 - f0
     main = max(held, key=held.get)
-    tonic_name, _ = key_spelling(main % 12, "major" if main < 12 else "minor")
-    desc["key"] = {"tonic": tonic_name, "mode": "major" if main < 12 else "minor", "label": key_label(main),
-                   "confidence": round(held[main] / len(fa.key_path), 3)}
+    confidence = held[main] / len(fa.key_path)
     desc["key_regions"] = [{"start": round(seconds(f0 * fq), 6), "end": round(seconds(min(f1 * fq, end_q)), 6),
                             "start_beat": f0 * fq, "end_beat": min(f1 * fq, end_q), "key": key_label(k)}
                            for f0, f1, k in regions]
     desc["chords"] = chord_segments(fa, end_q, seconds)
+    home = None if fixed else home_key(desc["chords"], held)
+    if home is not None:
+        main, confidence = home
+        method += "; home key: the chord-sequence key scorer, among the decoded keys"
+    tonic_name, _ = key_spelling(main % 12, "major" if main < 12 else "minor")
+    desc["key"] = {"tonic": tonic_name, "mode": "major" if main < 12 else "minor", "label": key_label(main),
+                   "confidence": round(confidence, 3)}
     desc["harmonic_analysis"] = {"method": method,
                                  "frame_q": fq,
                                  "roman_numerals": [c.get("roman_numeral") for c in desc["chords"]
                                                     if "roman_numeral" in c]}
     return desc
+
+
+def home_key(chords: list[dict], held: dict) -> tuple[int, float] | None:
+    """(key index 0-23, confidence) of the piece's home key by the audio path's chord-sequence key scorer
+    (`models.theory.key.estimate_key`, learned on songbook chord plans) over the decoded chords, when that key is
+    one the decoded key path visits (`held`: quarters per key index); else None (the key held longest stays).
+    The decoded key path names where the music is; the scorer is better at which of those keys is home: on the
+    songbook's 200 test songs' MIDI the home key reads 0.898 weighted against 0.856 for the key held longest, on
+    the 68 RomanText scores (the first annotated key) 0.894 against 0.790."""
+    from models.theory.key import estimate_key, parse_key as parse_key_label
+    est = estimate_key([c for c in chords if c.get("label", "N") != "N"])
+    parsed = parse_key_label(est["key"]["label"]) if est else None
+    if parsed is None:
+        return None
+    k = parsed[0] + (12 if parsed[1] == "minor" else 0)
+    return (k, float(est["key"]["confidence"])) if k in held else None
 
 
 def chord_segments(fa: FrameAnalysis, end_q: float, seconds) -> list[dict]:
