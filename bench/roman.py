@@ -39,7 +39,8 @@ k-fold cross-validation, so every number comes from pieces the tables never saw;
 fits the tables per fold and analyses with the net's keys and the templates' chords (analyze_midi's default); `--model rules` uses the rule
 tables; `--model shipped` the committed checkpoint (fitted on all 68 pieces, so in-sample). With `--extra DIR` (a
 When-in-Rome checkout, `load_extra`) the nets of `--model net|hybrid` also train, in every fold, on its OpenScore
-Lieder songs, which are never scored (the shipped net is trained so). The few scalar
+Lieder songs, its Bach chorales other than the 20 test chorales and their tunes and (with `--extra-scores DIR`, a Chorale-Corpus/Goudimel_C checkout) its Goudimel psalms, none of them ever scored
+(the shipped net is trained so). The few scalar
 weights of `Params` were set by hand while looking at pooled cross-validated results (not nested), a mild
 optimism the reader should keep in mind.
 
@@ -108,49 +109,111 @@ def piece_of(score, analysis, transpose: bool = True) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ extra data
-# Training data beside the 68 test pieces: When-in-Rome (github.com/MarkGotham/When-in-Rome) pairs of a score
-# (score.mxl) and a hand-made RomanText analysis (analysis.txt). Only collections whose scores and analyses both
-# allow it: the OpenScore Lieder Corpus (scores CC0, analyses CC BY-SA 4.0). Never the Early_Choral folder (the
-# test repertoire: chorales, madrigals), never analysis_automatic.rntxt (a model's output, not an annotation).
-EXTRA_COLLECTIONS = ("OpenScore-LiederCorpus",)
+# Training data beside the 68 test pieces: When-in-Rome (github.com/MarkGotham/When-in-Rome) hand-made RomanText
+# analyses (analysis.txt, CC BY-SA 4.0) with their scores, only where the score is free to use:
+# - the OpenScore Lieder Corpus: the score is the folder's score.mxl (CC0);
+# - the Bach chorales of Early_Choral (Tymoczko's collection, analysed by Andrew Jones, proofread by Tymoczko and
+#   Robb; the music21 corpus holds 20 of them, our test pieces): the score is the music21 corpus file its
+#   remote.json names. A chorale whose BWV number or tune is one of the test chorales' is left out
+#   (`test_chorales`), so no test piece and no other harmonisation of a test melody is trained on;
+# - the Goudimel psalms of Early_Choral (analysed by Tymoczko with computer help): the score is the CC0 transcription
+#   in a Chorale-Corpus/Goudimel_C checkout (`score_roots`; github.com/Chorale-Corpus/Goudimel_C), transposed to the
+#   analysis' key (`piece_of`).
+# Never the Monteverdi madrigals (the test repertoire), never analysis_automatic.rntxt (a model's output, not an
+# annotation), never analyses under a non-commercial licence (DCML).
+EXTRA_COLLECTIONS = ("OpenScore-LiederCorpus", "Early_Choral/Bach,_Johann_Sebastian/Chorales",
+                     "Early_Choral/Goudimel,_Claude/Psalmes")
 EXTRA_MIN_ROOT_SOUNDING = 0.6     # drop pieces whose analysis does not line up with the score
 
 
-def extra_dirs(root: str, collections=EXTRA_COLLECTIONS) -> list[str]:
-    """Folders under ROOT/Corpus/<collection>/ holding both score.mxl and analysis.txt, sorted."""
-    out = []
+def test_chorales() -> set:
+    """Riemenschneider numbers of the music21 corpus' 20 analysed chorales (the test pieces, `riemenschneiderNNN`);
+    `extra_dirs` leaves out every chorale sharing a tune, a score or a BWV number with one of them."""
+    import re
+    from models.songbook.corpus import piece_list
+    return {int(m.group(1)) for p in piece_list() if p["collection"] == "bach"
+            for m in [re.search(r"riemenschneider(\d+)", p["id"])] if m}
+
+
+def _remote(path: str) -> dict:
+    try:
+        with open(os.path.join(path, "remote.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _goudimel_score(path: str, score_roots) -> str | None:
+    """The Goudimel_C transcription of a When-in-Rome Goudimel psalm folder (.../Psalmes/NNN), if a root has it."""
+    num = os.path.basename(path)
+    for r in score_roots or ():
+        cand = os.path.join(r, "Pseaumes", num, "Goudimel_%s_modern.mxl" % num)
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+def extra_dirs(root: str, collections=EXTRA_COLLECTIONS, score_roots=()) -> list[str]:
+    """Folders under ROOT/Corpus/<collection>/ holding analysis.txt and a usable
+    score (score.mxl, a music21 corpus chorale that is not a test piece, or a Goudimel transcription under
+    `score_roots`), sorted."""
+    out, chorales = [], []
     for coll in collections:
-        for dirpath, _, files in os.walk(os.path.join(root, "Corpus", coll)):
-            if "score.mxl" in files and "analysis.txt" in files:
+        for dirpath, _, files in os.walk(os.path.join(root, "Corpus", *coll.split("/"))):
+            if "analysis.txt" not in files:
+                continue
+            if "score.mxl" in files:
                 out.append(dirpath)
+            elif "Goudimel" in dirpath:
+                if _goudimel_score(dirpath, score_roots):
+                    out.append(dirpath)
+            elif _remote(dirpath).get("remote_score_music21"):
+                chorales.append(dirpath)
+    if chorales:
+        meta = {d: _remote(d) for d in chorales}
+        numbers = test_chorales()
+        test = [m for d, m in meta.items() if os.path.basename(d).isdigit() and int(os.path.basename(d)) in numbers]
+        if len(test) != len(numbers):
+            raise ValueError("found %d of the %d test chorales under %s: cannot leave them out safely"
+                             % (len(test), len(numbers), root))
+        banned = {(k, str(m[k])) for m in test for k in ("tune", "BWV", "remote_score_music21") if m.get(k)}
+        out += [d for d, m in meta.items() if not any((k, str(m.get(k))) in banned for k in
+                                                      ("tune", "BWV", "remote_score_music21"))]
     return sorted(out)
 
 
 def _load_extra_piece(args) -> dict:
-    path, root = args
+    path, root, score_roots = args
     import warnings
-    from music21 import converter
+    from music21 import converter, corpus
     warnings.filterwarnings("ignore")
     ident = os.path.relpath(path, root).replace(os.sep, "/")
     try:
-        out = piece_of(converter.parse(os.path.join(path, "score.mxl")),
-                       converter.parse(os.path.join(path, "analysis.txt"), format="romanText"), transpose=False)
+        analysis = converter.parse(os.path.join(path, "analysis.txt"), format="romanText")
+        if os.path.exists(os.path.join(path, "score.mxl")):
+            out = piece_of(converter.parse(os.path.join(path, "score.mxl")), analysis, transpose=False)
+        elif "Goudimel" in path:
+            out = piece_of(converter.parse(_goudimel_score(path, score_roots)), analysis, transpose=True)
+        else:
+            name = _remote(path)["remote_score_music21"]
+            out = piece_of(corpus.parse(os.path.splitext(name)[0]), analysis, transpose=True)
     except Exception as e:  # noqa: BLE001 - a score music21 cannot read is skipped and reported, never fatal
         return {"id": ident, "error": "%s: %s" % (type(e).__name__, str(e)[:160])}
-    return dict(out, id=ident, collection=ident.split("/")[1])
+    parts = ident.split("/")
+    return dict(out, id=ident, collection=parts[2] if parts[1] == "Early_Choral" else parts[1])
 
 
 def load_extra(root: str, collections=EXTRA_COLLECTIONS, cache: str | None = None, workers: int | None = None,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, score_roots=()) -> list[dict]:
     """Extra labelled pieces (`load_piece`'s format) from a When-in-Rome checkout at `root`; pieces music21
     cannot read or whose annotated roots sound in under `EXTRA_MIN_ROOT_SOUNDING` of their quarters are left out
     (counted on stderr). Read from / written to the pickle `cache` when given."""
     def jobs():
-        dirs = extra_dirs(root, collections)
+        dirs = extra_dirs(root, collections, score_roots)
         if not dirs:
-            raise FileNotFoundError("no score.mxl + analysis.txt pairs under %s/Corpus/{%s}: is it a When-in-Rome "
+            raise FileNotFoundError("no score + analysis.txt pairs under %s/Corpus/{%s}: is it a When-in-Rome "
                                     "checkout?" % (root, ",".join(collections)))
-        return [(d, root) for d in dirs]
+        return [(d, root, tuple(score_roots or ())) for d in dirs]
 
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(max(1, workers or min(4, os.cpu_count() or 1))) as pool:   # workers start on use
@@ -287,9 +350,12 @@ def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params
     fold = folds_of(data, folds) if model in ("cv", "net", "hybrid") else [0] * len(data)
     examples = [(notes_from_live(p["notes"]), p["ref"]) for p in data]
     if model in ("net", "hybrid"):
-        from models.analysis.symbolic_net import NetKeyTemplates, SymbolicNet, examples_of, train_ensemble
+        from models.analysis.symbolic_net import (NetKeyTemplates, SymbolicNet, examples_of, extra_pools,
+                                                   train_ensemble)
         net_examples = examples_of(data)
-        net_options = dict(net_options or {}, extra=examples_of(extra) if extra else None)
+        net_options = dict(net_options or {})
+        shares = net_options.pop("extra_shares", None)
+        net_options["extra"] = extra_pools(extra, shares) if extra else None
     rows = []
     for k in sorted(set(fold)):
         if model == "cv":
@@ -325,16 +391,39 @@ MODEL_TEXT = {"cv": "key/chord tables fitted by piece-level %d-fold cross-valida
                     "tables counted from the other folds only)",
               "net": "the neural analyser (`models/analysis/symbolic_net.py`) trained by piece-level %d-fold "
                      "cross-validation (each piece analysed by a net trained on the other folds only)",
-              "hybrid": "the neural analyser's key head (an ensemble of `symbolic_net.MEMBERS` nets, the tables' key "
-                        "profiles beside it) with the template analyser's chords joined by the nets' chord heads "
+              "hybrid": "the neural analyser's key head (an ensemble of `symbolic_net.MEMBERS` nets, each reading the "
+                        "piece in the `symbolic_net.TTA_SHIFTS` transpositions, the tables' key profiles beside it) with the template analyser's chords joined by the nets' chord heads "
                         "(analyze_midi's default), nets and tables all trained by piece-level %d-fold "
                         "cross-validation",
               "rules": "rule tables (Krumhansl-Kessler key profiles, diatonic chord priors), nothing fitted",
               "shipped": "the committed checkpoint, fitted on ALL pieces: in-sample, optimistic"}
 
 
+def add_extra_arguments(ap) -> None:
+    """The extra-data options shared by `bench roman` and `python -m models.analysis.symbolic_net`."""
+    ap.add_argument("--extra", metavar="DIR", help="a When-in-Rome checkout (git clone https://github.com/MarkGotham/"
+                    "When-in-Rome): its lieder, Bach chorale (the test chorales and their tunes left out) and Goudimel "
+                    "analyses join the nets' training, as the shipped checkpoint's do (`load_extra`)")
+    ap.add_argument("--extra-scores", metavar="DIR", action="append", default=[],
+                    help="a Chorale-Corpus/Goudimel_C checkout (git clone https://github.com/Chorale-Corpus/"
+                    "Goudimel_C): the Goudimel psalms' scores (without it the psalms are left out)")
+    ap.add_argument("--extra-cache", help="pickle of the parsed extra pieces (read if present, else written)")
+    ap.add_argument("--extra-share", metavar="COLLECTION=SHARE", action="append", default=[],
+                    help="share of the training crops from one extra collection (default symbolic_net.EXTRA_SHARES)")
+
+
+def extra_from_args(args) -> tuple:
+    """(extra pieces or None, crop shares per collection or None for the defaults) from `add_extra_arguments`."""
+    extra = load_extra(args.extra, cache=args.extra_cache, score_roots=args.extra_scores) if args.extra else None
+    shares = None
+    if args.extra_share:
+        from models.analysis.symbolic_net import EXTRA_SHARES
+        shares = dict(EXTRA_SHARES, **{k: float(v) for k, v in (a.rsplit("=", 1) for a in args.extra_share)})
+    return extra, shares
+
+
 def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, model: str = "cv",
-                 folds: int = 5, extra: list | None = None) -> None:
+                 folds: int = 5, extra: list | None = None, extra_shares: dict | None = None) -> None:
     """OUT_DIR/roman.json and OUT_DIR/roman.md."""
     os.makedirs(out_dir, exist_ok=True)
     text = MODEL_TEXT[model] % folds if "%d" in MODEL_TEXT[model] else MODEL_TEXT[model]
@@ -351,13 +440,20 @@ def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, 
                 if model == "net" else "neural key finder + template chords (`symbolic_net.NetKeyTemplates`)"
                 if model == "hybrid" else "analyser (`models/analysis/symbolic.py`: rule templates, Viterbi, "
                 "key/chord tables)")
+    shares = ""
+    if extra and model in ("net", "hybrid"):
+        from models.analysis.symbolic_net import EXTRA_SHARE, EXTRA_SHARES
+        got = {p["collection"] for p in extra}
+        shares = "; shares of the training crops: " + ", ".join(
+            "%s %.2f" % (c, (extra_shares or EXTRA_SHARES).get(c, EXTRA_SHARE)) for c in sorted(got))
     lines = ["# Symbolic Roman numeral analysis vs music21's RomanText analyses", "",
              "Bandmate's symbolic " + analyser + " on the score notes alone, scored per quarter note against the expert analyses (see "
              "`bench/roman.py` for the exact comparison). RN = key, root, quality and inversion all correct "
              "(AugmentedNet's full-RN metric, "
              "degrees compared as pitch classes); RN|key = root, quality and inversion correct.", "",
-             "Model: " + text + ".", "", "Reproduce: `python -m bench.cli roman --model %s%s`" % (
-                 model, " --extra When-in-Rome" if extra and model in ("net", "hybrid") else ""), "",
+             "Model: " + text + shares + ".", "", "Reproduce: `python -m bench.cli roman --model %s%s`" % (
+                 model, " --extra When-in-Rome --extra-scores Goudimel_C" if extra and model in ("net", "hybrid")
+                 else ""), "",
              "| set | pieces | quarters | key | root | quality | inversion | RN\\|key | RN |",
              "|---|---|---|---|---|---|---|---|---|"]
     for g in ("all", "bach", "monteverdi"):
@@ -401,21 +497,20 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5, help="folds of the piece-level cross-validation")
     ap.add_argument("--fit", metavar="PATH", help="also fit the tables on all pieces and write them to PATH "
                     "(the shipped checkpoint is made this way)")
-    ap.add_argument("--extra", metavar="DIR", help="a When-in-Rome checkout: its OpenScore Lieder analyses join "
-                    "every fold's net training (--model net, hybrid), as the shipped checkpoint's do")
-    ap.add_argument("--extra-cache", help="pickle of the parsed extra pieces (read if present, else written)")
+    add_extra_arguments(ap)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
     data = load_set(args.limit, args.collection, args.cache)
-    extra = load_extra(args.extra, cache=args.extra_cache) if args.extra else None
+    extra, shares = extra_from_args(args)
     t0 = time.time()
     if args.model in ("net", "hybrid"):
         import torch
         torch.set_num_threads(int(os.environ.get("BANDMATE_THREADS", "1")))
     rows, summary = evaluate(data, args.model, args.folds,
-                             net_options={k: v for k, v in (("steps", args.steps), ("members", args.members))
-                                          if v}, extra=extra)
-    write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds, extra=extra)
+                             net_options={k: v for k, v in (("steps", args.steps), ("members", args.members),
+                                                            ("extra_shares", shares)) if v}, extra=extra)
+    write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds, extra=extra,
+                 extra_shares=shares)
     if args.fit:
         fitted = fit_harmony_model([(notes_from_live(p["notes"]), p["ref"]) for p in data])
         fitted.description = ("fitted on %d music21 RomanText analyses (%s) by `python -m bench.cli roman "

@@ -180,3 +180,94 @@ def test_extra_pieces_load_from_a_when_in_rome_checkout(tmp_path):
     assert load_extra("unused", cache=str(tmp_path / "extra.pkl"), progress=False) == pieces   # from the cache
     with pytest.raises(FileNotFoundError):
         load_extra(str(tmp_path / "nowhere"), progress=False)
+
+
+def test_extra_chorales_leave_out_the_test_chorales_and_their_tunes(tmp_path):
+    """When-in-Rome's Bach chorales (scores from music21's corpus) join the extra data, but never one of the 20
+    test chorales, another harmonisation of their tunes, or their scores; Goudimel psalms join only when a
+    transcription checkout is given; with the test chorales missing the loader refuses rather than guess."""
+    pytest.importorskip("music21")
+    import json as _json
+    from bench.roman import extra_dirs, test_chorales
+
+    numbers = test_chorales()
+    assert len(numbers) == 20
+    base = tmp_path / "wir" / "Corpus" / "Early_Choral" / "Bach,_Johann_Sebastian" / "Chorales"
+
+    def chorale(num, **meta):
+        d = base / ("%03d" % num)
+        d.mkdir(parents=True)
+        (d / "analysis.txt").write_text("Time Signature: 4/4\n\nm1 C: I\n")
+        (d / "remote.json").write_text(_json.dumps(dict({"remote_score_music21": "bach/bwv%d.mxl" % (1000 + num),
+                                                         "tune": "tune %d" % num, "BWV": str(1000 + num)}, **meta)))
+        return d
+
+    for n in sorted(numbers):
+        chorale(n)
+    chorale(300, tune="tune %d" % min(numbers))                               # a test chorale's tune
+    chorale(301, remote_score_music21="bach/bwv%d.mxl" % (1000 + max(numbers)))   # a test chorale's score
+    chorale(302, BWV=str(1000 + min(numbers)))                                 # a test chorale's BWV number
+    chorale(303)
+    psalm = tmp_path / "wir" / "Corpus" / "Early_Choral" / "Goudimel,_Claude" / "Psalmes" / "007"
+    psalm.mkdir(parents=True)
+    (psalm / "analysis.txt").write_text("Time Signature: 4/4\n\nm1 G: I\n")
+    (psalm / "remote.json").write_text("{}")
+    assert [os.path.basename(d) for d in extra_dirs(str(tmp_path / "wir"))] == ["303"]
+    scores = tmp_path / "Goudimel_C" / "Pseaumes" / "007"
+    scores.mkdir(parents=True)
+    (scores / "Goudimel_007_modern.mxl").write_bytes(b"")
+    got = sorted(os.path.relpath(d, tmp_path / "wir" / "Corpus")
+                 for d in extra_dirs(str(tmp_path / "wir"), score_roots=[str(tmp_path / "Goudimel_C")]))
+    assert got == ["Early_Choral/Bach,_Johann_Sebastian/Chorales/303", "Early_Choral/Goudimel,_Claude/Psalmes/007"]
+    import shutil
+    shutil.rmtree(base / ("%03d" % min(numbers)))
+    with pytest.raises(ValueError):
+        extra_dirs(str(tmp_path / "wir"))
+
+
+def test_extra_pools_draw_each_collection_at_its_share(monkeypatch):
+    """`extra_pools` groups extra pieces by collection with their shares, and `train` draws crops from each pool
+    at about that share (the rest from the annotated corpus); shares that leave nothing for the corpus fail."""
+    def piece(coll, n=8):
+        return {"collection": coll, "notes": [{"pitch": 60, "start_time": float(q), "duration": 1.0,
+                                               "velocity": 100, "mute": False} for q in range(n)],
+                "ref": [(0, "major", 0, "maj", 0, "I", "C:major")] * n, "end_q": float(n)}
+
+    pools = sn.extra_pools([piece("A"), piece("B"), piece("A")], {"A": 0.3, "B": 0.2})
+    assert [(s, len(ex)) for s, ex in pools] == [(0.3, 2), (0.2, 1)]
+    assert sn.extra_pools([piece("C")], {"A": 0.3})[0][0] == sn.EXTRA_SHARE
+    assert sn.extra_pools([piece("A")], {"A": 0.0}) == []
+    with pytest.raises(ValueError):
+        sn.extra_pools([piece("A"), piece("B")], {"A": 0.6, "B": 0.5})
+    torch.set_num_threads(1)
+    x = sn.frame_features(cadence(), 8)
+    y = sn.frame_targets([(0, "major", 0, "maj", 0, "", "C:major")] * 8)
+    marked = [(share, [(np.full_like(x, 10.0 * (k + 1)), y)]) for k, (share, _) in enumerate(pools)]
+    seen = []
+    real = sn.roll_features
+    monkeypatch.setattr(sn, "roll_features", lambda xc, t: (seen.append(int(round(float(xc[0, 0]) / 10))),
+                                                              real(xc, t))[1])
+    sn.train([(np.zeros_like(x), y)], steps=60, crop=8, batch=8, hidden=8, extra=marked)
+    share = {k: seen.count(k) / len(seen) for k in (0, 1, 2)}
+    assert abs(share[1] - 0.3) < 0.08 and abs(share[2] - 0.2) < 0.08 and abs(share[0] - 0.5) < 0.08
+
+
+def test_reading_in_all_twelve_transpositions_makes_the_net_transposition_equivariant():
+    """With `shifts` 0..11 the averaged reading of a transposed piece is the original reading moved by the same
+    interval (key and root roll, quality and degree stay); with one shift an untrained net is not equivariant."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    net = sn.build_net(8).eval()
+    x = sn.frame_features(cadence(), 8)
+    t = 5
+    a = sn.predict_log_probs(net, x, shifts=range(12))
+    b = sn.predict_log_probs(net, sn.roll_features(x, t), shifts=range(12))
+    for head in ("root", "bass"):
+        assert np.allclose(np.roll(a[head], t, axis=-1), b[head], atol=1e-5)
+    assert np.allclose(np.concatenate([np.roll(a["key"][:, :12], t, axis=-1), np.roll(a["key"][:, 12:], t, axis=-1)],
+                                      axis=-1), b["key"], atol=1e-5)
+    for head in ("quality", "degree"):
+        assert np.allclose(a[head], b[head], atol=1e-5)
+    one_a, one_b = sn.predict_log_probs(net, x, shifts=[0]), sn.predict_log_probs(net, sn.roll_features(x, t), shifts=[0])
+    assert not np.allclose(np.roll(one_a["root"], t, axis=-1), one_b["root"], atol=1e-3)
+    assert np.allclose(np.exp(a["key"]).sum(axis=-1), 1.0, atol=1e-5)
