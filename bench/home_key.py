@@ -21,9 +21,6 @@ import os
 import sys
 import time
 
-NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
 def held_longest(desc: dict) -> str | None:
     """The decoded local key covering the most quarter notes ('C:major')."""
     held = {}
@@ -72,11 +69,12 @@ def main(argv=None) -> int:
     sets = {"songbook %s (%d songs)" % (os.path.basename(os.path.normpath(args.set)), len(items)): run_set(items)}
     if not args.no_roman:
         from bench.roman import load_set
+        from models.theory.key import key_label
         data = load_set(cache=args.roman_cache)
         refs = []
         for p in data:
             first = next(r for r in p["ref"] if r is not None)
-            refs.append((p["notes"], "%s:%s" % (NAMES[first[0]], first[1])))
+            refs.append((p["notes"], key_label(first[0], first[1])))
         sets["RomanText scores (%d, first annotated key)" % len(refs)] = run_set(refs)
     summary = {s: {m: {"weighted": round(sum(v) / len(v), 4), "exact": round(sum(x == 1.0 for x in v) / len(v), 4)}
                    for m, v in r.items()} for s, r in sets.items()}

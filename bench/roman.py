@@ -143,60 +143,66 @@ def _remote(path: str) -> dict:
         return {}
 
 
-def _goudimel_score(path: str, score_roots) -> str | None:
-    """The Goudimel_C transcription of a When-in-Rome Goudimel psalm folder (.../Psalmes/NNN), if a root has it."""
-    num = os.path.basename(path)
-    for r in score_roots or ():
-        cand = os.path.join(r, "Pseaumes", num, "Goudimel_%s_modern.mxl" % num)
-        if os.path.exists(cand):
-            return cand
-    return None
+def _score_source(path: str, files, score_roots, meta: dict) -> tuple | None:
+    """Where the score of a When-in-Rome folder comes from: ('file', path, transpose) or ('corpus', music21 name),
+    or None when it has no usable score (a Goudimel psalm whose transcription no root holds)."""
+    if "score.mxl" in files:
+        return ("file", os.path.join(path, "score.mxl"), False)
+    if "Goudimel" in path:       # .../Psalmes/NNN -> ROOT/Pseaumes/NNN/Goudimel_NNN_modern.mxl (Goudimel_C)
+        num = os.path.basename(path)
+        for r in score_roots or ():
+            cand = os.path.join(r, "Pseaumes", num, "Goudimel_%s_modern.mxl" % num)
+            if os.path.exists(cand):
+                return ("file", cand, True)
+        return None
+    name = meta.get("remote_score_music21")
+    return ("corpus", os.path.splitext(name)[0]) if name else None
 
 
-def extra_dirs(root: str, collections=EXTRA_COLLECTIONS, score_roots=()) -> list[str]:
-    """Folders under ROOT/Corpus/<collection>/ holding analysis.txt and a usable
-    score (score.mxl, a music21 corpus chorale that is not a test piece, or a Goudimel transcription under
-    `score_roots`), sorted."""
+def _extra_sources(root: str, collections=EXTRA_COLLECTIONS, score_roots=()) -> list[tuple]:
+    """[(folder, score source)] under ROOT/Corpus/<collection>/ holding analysis.txt and a usable score (see
+    `_score_source`), music21 corpus chorales that are test pieces or share their tune, score or BWV number left
+    out; sorted by folder."""
     out, chorales = [], []
     for coll in collections:
         for dirpath, _, files in os.walk(os.path.join(root, "Corpus", *coll.split("/"))):
             if "analysis.txt" not in files:
                 continue
-            if "score.mxl" in files:
-                out.append(dirpath)
-            elif "Goudimel" in dirpath:
-                if _goudimel_score(dirpath, score_roots):
-                    out.append(dirpath)
-            elif _remote(dirpath).get("remote_score_music21"):
-                chorales.append(dirpath)
+            meta = _remote(dirpath) if "remote.json" in files else {}
+            src = _score_source(dirpath, files, score_roots, meta)
+            if src is None:
+                continue
+            (chorales if src[0] == "corpus" else out).append((dirpath, src, meta))
     if chorales:
-        meta = {d: _remote(d) for d in chorales}
         numbers = test_chorales()
-        test = [m for d, m in meta.items() if os.path.basename(d).isdigit() and int(os.path.basename(d)) in numbers]
+        test = [m for d, _, m in chorales if os.path.basename(d).isdigit() and int(os.path.basename(d)) in numbers]
         if len(test) != len(numbers):
             raise ValueError("found %d of the %d test chorales under %s: cannot leave them out safely"
                              % (len(test), len(numbers), root))
-        banned = {(k, str(m[k])) for m in test for k in ("tune", "BWV", "remote_score_music21") if m.get(k)}
-        out += [d for d, m in meta.items() if not any((k, str(m.get(k))) in banned for k in
-                                                      ("tune", "BWV", "remote_score_music21"))]
-    return sorted(out)
+        fields = ("tune", "BWV", "remote_score_music21")
+        banned = {(k, str(m[k])) for m in test for k in fields if m.get(k)}
+        out += [c for c in chorales if not any((k, str(c[2].get(k))) in banned for k in fields)]
+    return sorted((d, src) for d, src, _ in out)
+
+
+def extra_dirs(root: str, collections=EXTRA_COLLECTIONS, score_roots=()) -> list[str]:
+    """Folders under ROOT/Corpus/<collection>/ holding analysis.txt and a usable score (score.mxl, a music21 corpus
+    chorale that is not a test piece, or a Goudimel transcription under `score_roots`), sorted."""
+    return [d for d, _ in _extra_sources(root, collections, score_roots)]
 
 
 def _load_extra_piece(args) -> dict:
-    path, root, score_roots = args
+    path, root, src = args
     import warnings
     from music21 import converter, corpus
     warnings.filterwarnings("ignore")
     ident = os.path.relpath(path, root).replace(os.sep, "/")
     try:
         analysis = converter.parse(os.path.join(path, "analysis.txt"), format="romanText")
-        if os.path.exists(os.path.join(path, "score.mxl")):
-            out = piece_of(converter.parse(os.path.join(path, "score.mxl")), analysis, transpose=False)
-        elif "Goudimel" in path:
-            out = piece_of(converter.parse(_goudimel_score(path, score_roots)), analysis, transpose=True)
+        if src[0] == "file":
+            out = piece_of(converter.parse(src[1]), analysis, transpose=src[2])
         else:
-            name = _remote(path)["remote_score_music21"]
-            out = piece_of(corpus.parse(os.path.splitext(name)[0]), analysis, transpose=True)
+            out = piece_of(corpus.parse(src[1]), analysis, transpose=True)
     except Exception as e:  # noqa: BLE001 - a score music21 cannot read is skipped and reported, never fatal
         return {"id": ident, "error": "%s: %s" % (type(e).__name__, str(e)[:160])}
     parts = ident.split("/")
@@ -209,11 +215,11 @@ def load_extra(root: str, collections=EXTRA_COLLECTIONS, cache: str | None = Non
     cannot read or whose annotated roots sound in under `EXTRA_MIN_ROOT_SOUNDING` of their quarters are left out
     (counted on stderr). Read from / written to the pickle `cache` when given."""
     def jobs():
-        dirs = extra_dirs(root, collections, score_roots)
-        if not dirs:
+        sources = _extra_sources(root, collections, score_roots)
+        if not sources:
             raise FileNotFoundError("no score + analysis.txt pairs under %s/Corpus/{%s}: is it a When-in-Rome "
                                     "checkout?" % (root, ",".join(collections)))
-        return [(d, root, tuple(score_roots or ())) for d in dirs]
+        return [(d, root, src) for d, src in sources]
 
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(max(1, workers or min(4, os.cpu_count() or 1))) as pool:   # workers start on use
@@ -337,15 +343,15 @@ def folds_of(data: list[dict], k: int) -> list[int]:
 
 
 def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params | None = None,
-             progress: bool = True, net_options: dict | None = None, extra: list | None = None
-             ) -> tuple[list[dict], dict]:
+             progress: bool = True, net_options: dict | None = None, extra: list | None = None,
+             extra_shares: dict | None = None) -> tuple[list[dict], dict]:
     """Analyse every piece from its notes alone and score it; returns (per-piece rows, summary).
     `model`: 'cv' fits the key/chord tables (`fit_harmony_model`) on the other folds' pieces for each fold
     (piece-level k-fold cross-validation: no piece is analysed by a model that saw it), 'rules' uses the rule
     model, 'shipped' the committed checkpoint (fitted on all pieces: an optimistic, in-sample number); 'net' trains
     the neural analyser per fold, 'hybrid' the net (keys) and the tables (chords) per fold. `extra`: more
     labelled pieces (`load_extra`) the nets also train on in every fold (never scored; the tables stay fitted on
-    the folds alone)."""
+    the folds alone), each collection at its `extra_shares` of the crops (default `symbolic_net.EXTRA_SHARES`)."""
     params = params or Params()
     fold = folds_of(data, folds) if model in ("cv", "net", "hybrid") else [0] * len(data)
     examples = [(notes_from_live(p["notes"]), p["ref"]) for p in data]
@@ -353,9 +359,7 @@ def evaluate(data: list[dict], model: str = "cv", folds: int = 5, params: Params
         from models.analysis.symbolic_net import (NetKeyTemplates, SymbolicNet, examples_of, extra_pools,
                                                    train_ensemble)
         net_examples = examples_of(data)
-        net_options = dict(net_options or {})
-        shares = net_options.pop("extra_shares", None)
-        net_options["extra"] = extra_pools(extra, shares) if extra else None
+        net_options = dict(net_options or {}, extra=extra_pools(extra, extra_shares) if extra else None)
     rows = []
     for k in sorted(set(fold)):
         if model == "cv":
@@ -427,10 +431,14 @@ def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, 
     """OUT_DIR/roman.json and OUT_DIR/roman.md."""
     os.makedirs(out_dir, exist_ok=True)
     text = MODEL_TEXT[model] % folds if "%d" in MODEL_TEXT[model] else MODEL_TEXT[model]
+    shares = ""
     if extra and model in ("net", "hybrid"):
+        from models.analysis.symbolic_net import collection_shares
         text += "; the nets also trained on %d When-in-Rome pieces (%d annotated quarters: %s), never scored" % (
             len(extra), sum(r is not None for p in extra for r in p["ref"]),
             ", ".join(sorted({p["collection"] for p in extra})))
+        shares = "; shares of the training crops: " + ", ".join(
+            "%s %.2f" % cs for cs in collection_shares({p["collection"] for p in extra}, extra_shares).items())
     with open(os.path.join(out_dir, "roman.json"), "w") as f:
         json.dump({"summary": summary, "model": model, "model_text": text, "folds": folds,
                    "extra_pieces": len(extra or []), "params": vars(Params()), "pieces": rows,
@@ -440,12 +448,6 @@ def write_report(rows: list[dict], summary: dict, out_dir: str, seconds: float, 
                 if model == "net" else "neural key finder + template chords (`symbolic_net.NetKeyTemplates`)"
                 if model == "hybrid" else "analyser (`models/analysis/symbolic.py`: rule templates, Viterbi, "
                 "key/chord tables)")
-    shares = ""
-    if extra and model in ("net", "hybrid"):
-        from models.analysis.symbolic_net import EXTRA_SHARE, EXTRA_SHARES
-        got = {p["collection"] for p in extra}
-        shares = "; shares of the training crops: " + ", ".join(
-            "%s %.2f" % (c, (extra_shares or EXTRA_SHARES).get(c, EXTRA_SHARE)) for c in sorted(got))
     lines = ["# Symbolic Roman numeral analysis vs music21's RomanText analyses", "",
              "Bandmate's symbolic " + analyser + " on the score notes alone, scored per quarter note against the expert analyses (see "
              "`bench/roman.py` for the exact comparison). RN = key, root, quality and inversion all correct "
@@ -507,8 +509,8 @@ def main(argv=None) -> int:
         import torch
         torch.set_num_threads(int(os.environ.get("BANDMATE_THREADS", "1")))
     rows, summary = evaluate(data, args.model, args.folds,
-                             net_options={k: v for k, v in (("steps", args.steps), ("members", args.members),
-                                                            ("extra_shares", shares)) if v}, extra=extra)
+                             net_options={k: v for k, v in (("steps", args.steps), ("members", args.members))
+                                          if v}, extra=extra, extra_shares=shares)
     write_report(rows, summary, args.out_dir, time.time() - t0, args.model, args.folds, extra=extra,
                  extra_shares=shares)
     if args.fit:

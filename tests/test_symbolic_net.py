@@ -125,7 +125,7 @@ def test_hybrid_mixes_net_chords_and_key_profiles():
 
 
 def test_extra_pool_is_drawn_at_its_share(monkeypatch):
-    """Crops come from the extra pool about `extra_share` of the time; without one, training is unchanged."""
+    """Crops come from the extra pool about its share of the time; without one, training is unchanged."""
     torch.set_num_threads(1)
     x = sn.frame_features(cadence(), 8)
     y = sn.frame_targets([(0, "major", 0, "maj", 0, "", "C:major")] * 8)
@@ -134,7 +134,7 @@ def test_extra_pool_is_drawn_at_its_share(monkeypatch):
     real = sn.roll_features
     monkeypatch.setattr(sn, "roll_features", lambda xc, t: (seen.append(float(xc[0, 0]) > x[0, 0] + 0.25),
                                                               real(xc, t))[1])
-    sn.train([(x, y)], steps=40, crop=8, batch=8, hidden=8, extra=[(x2, y2)], extra_share=0.25)
+    sn.train([(x, y)], steps=40, crop=8, batch=8, hidden=8, extra=[(0.25, [(x2, y2)])])
     assert 0.12 < np.mean(seen) < 0.4
     seen.clear()
     sn.train([(x, y)], steps=5, crop=8, batch=8, hidden=8)

@@ -62,9 +62,9 @@ MEMBERS = 3                       # ensemble members, seeds 0, 1, 2 (probabiliti
 CHORD_WEIGHT = 0.3                # weight of the net's chord heads beside the templates (`NetKeyTemplates`)
 QUALITY_WEIGHT = 0.5              # scale of its quality log probs there (it under-reads sevenths: 3% of its data)
 TTA_SHIFTS = tuple(range(12))    # transpositions each piece is read in, readings averaged (`predict_log_probs`)
-EXTRA_SHARE = 0.25                # share of training crops from the extra (When-in-Rome lieder) pieces, when given
-# Share of the training crops drawn from each extra collection (`extra_pools`; bench.roman.load_extra's
-# `collection` field); a collection not named here gets EXTRA_SHARE.
+EXTRA_SHARE = 0.25                # share of the training crops for an extra collection EXTRA_SHARES does not name
+# Share of the training crops drawn from each extra collection (`collection_shares`, `extra_pools`;
+# bench.roman.load_extra's `collection` field).
 EXTRA_SHARES = {"OpenScore-LiederCorpus": 0.25, "Bach,_Johann_Sebastian": 0.1, "Goudimel,_Claude": 0.1}
 PROFILE_MIX = 0.5                 # weight of the tables' key-profile term beside the net's key head (`NetKeyTemplates`)
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
@@ -195,14 +195,20 @@ def build_net(hidden: int = 64):
 HEADS = ("key", "root", "quality", "bass", "degree")
 
 
+def collection_shares(collections, shares: dict | None = None) -> dict:
+    """{collection: share of the training crops}, sorted by name: `shares` (default `EXTRA_SHARES`), else
+    `EXTRA_SHARE`."""
+    shares = EXTRA_SHARES if shares is None else shares
+    return {c: shares.get(c, EXTRA_SHARE) for c in sorted(collections)}
+
+
 def extra_pools(pieces: list, shares: dict | None = None) -> list:
     """[(share, examples)] of extra labelled pieces (`bench.roman.load_extra`), one pool per collection, each with
-    its share of the training crops (`EXTRA_SHARES`; the shares must leave some for the test repertoire)."""
-    shares = EXTRA_SHARES if shares is None else shares
+    its share of the training crops (`collection_shares`; the shares must leave some for the test repertoire)."""
     by: dict = {}
     for p in pieces:
         by.setdefault(p["collection"], []).append(p)
-    out = [(shares.get(c, EXTRA_SHARE), examples_of(ps)) for c, ps in sorted(by.items())]
+    out = [(share, examples_of(by[c])) for c, share in collection_shares(by, shares).items()]
     out = [(s, ex) for s, ex in out if s > 0 and ex]
     if sum(s for s, _ in out) >= 1:
         raise ValueError("extra shares %s leave no crops for the annotated corpus" % [s for s, _ in out])
@@ -210,18 +216,16 @@ def extra_pools(pieces: list, shares: dict | None = None) -> list:
 
 
 def train(examples: list, steps: int = STEPS, crop: int = 128, batch: int = 16, lr: float = 3e-3, seed: int = 0,
-          hidden: int = 64, progress: bool = False, extra: list | None = None, extra_share: float = EXTRA_SHARE):
+          hidden: int = 64, progress: bool = False, extra: list | None = None):
     """Train a net on [(features [n, F], targets [n, 5])]; returns the module in eval mode. `extra`: more
-    examples of other repertoires, either one pool of examples (each crop drawn from it with probability
-    `extra_share`) or `extra_pools`' [(share, examples)]; pieces are drawn by length within each pool."""
+    examples of other repertoires as `extra_pools`' [(share, examples)], each crop drawn from pool i with
+    probability share_i (the rest from `examples`); pieces are drawn by length within each pool."""
     torch = _torch()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_net(hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    if extra and not isinstance(extra[0][0], (int, float)):
-        extra = [(extra_share, extra)]
     extra = list(extra or [])
     pools = [examples] + [ex for _, ex in extra]
     bounds = np.cumsum([sh for sh, _ in extra])        # u < bounds[i]: extra pool i; beyond: the corpus
@@ -475,9 +479,8 @@ def main(argv=None) -> int:
         from bench.roman import evaluate
         t0 = time.time()
         _, summary = evaluate(data, "net", args.folds, net_options={"steps": args.steps, "hidden": args.hidden,
-                                                                     "seed": args.seed, "members": args.members,
-                                                                     "extra_shares": shares},
-                              extra=extra)
+                                                                     "seed": args.seed, "members": args.members},
+                              extra=extra, extra_shares=shares)
         print(json.dumps(summary, indent=1))
         print("cross-validation: %.0f s" % (time.time() - t0), file=sys.stderr)
     if args.fit:
@@ -490,7 +493,7 @@ def main(argv=None) -> int:
         if extra:
             about += "; When-in-Rome (CC BY-SA 4.0 analyses): %d pieces of %s, shares %s of the crops" % (
                 len(extra), ", ".join(sorted({p["collection"] for p in extra})),
-                {c: (shares or EXTRA_SHARES).get(c, EXTRA_SHARE) for c in sorted({p["collection"] for p in extra})})
+                collection_shares({p["collection"] for p in extra}, shares))
         SymbolicNet(net).save(args.out, {"pieces": len(data), "extra_pieces": len(extra), "steps": args.steps,
                                          "seed": args.seed, "train_seconds": round(seconds, 1), "data": about})
         print("trained on %d pieces in %.0f s -> %s.safetensors" % (len(data), seconds, args.out), file=sys.stderr)
