@@ -225,7 +225,8 @@ def train(examples: list, steps: int = STEPS, crop: int = 128, batch: int = 16, 
     rng = np.random.default_rng(seed)
     net = build_net(hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    from models.schedule import one_cycle
+    sched = one_cycle(opt, lr, steps, pct_start=0.1)
     extra = list(extra or [])
     pools = [examples] + [ex for _, ex in extra]
     bounds = np.cumsum([sh for sh, _ in extra])        # u < bounds[i]: extra pool i; beyond: the corpus

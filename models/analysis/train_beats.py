@@ -181,7 +181,8 @@ def train(train_dir, out, valid_dir=None, epochs=20, steps_per_epoch=100, batch=
         model.load_state_dict(load_file(init + ".safetensors"))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.1)
+    from models.schedule import one_cycle
+    sched = one_cycle(opt, lr, total, pct_start=0.1)
     gen = batches(train_files, batch, int(crop_s * FPS), rng)
     history = []
     t0 = time.time()

@@ -234,7 +234,8 @@ def train(train_dir, out, valid_dir=None, epochs=30, steps_per_epoch=100, batch=
 
         model.load_state_dict(load_file(init + ".safetensors"))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    from models.schedule import one_cycle
+    sched = one_cycle(opt, lr, epochs * steps_per_epoch)
     gen = batches(train_files, batch, crop, rng)
     history = []
     t0 = time.time()

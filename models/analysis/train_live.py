@@ -176,7 +176,8 @@ def train(train_dirs: str, out: str, steps=3000, batch=16, crop=300, lr=1e-3, se
         model.load_state_dict(load_file(init + ".safetensors"))
     window = int(round(change_window_s / HOP_S))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    from models.schedule import one_cycle
+    sched = one_cycle(opt, lr, steps, pct_start=0.1)
     gen = batches(train_data, batch, crop, rng)
     history, best, best_state, t0, losses = [], None, None, time.time(), []
     for step in range(1, steps + 1):

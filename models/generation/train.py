@@ -150,7 +150,8 @@ def main(argv=None):
         model.load_state_dict(load_file(args.init + ".safetensors"))
         log("warm start from %s" % args.init)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=max(0.05, 2.0 / args.steps))
+    from models.schedule import one_cycle
+    sched = one_cycle(opt, args.lr, args.steps, pct_start=0.05)
     rng = np.random.default_rng(args.seed)
     best, best_state, history = float("inf"), None, []
     t0 = time.time()
