@@ -5,7 +5,8 @@
 Sets: the songbook split's MIDI files (truth: the song's key) and music21's 68 RomanText scores (truth: the
 first annotated key; the shipped symbolic net trained on these scores, so that column is in-sample for the
 decoded keys, never for the key scorer). Each piece is analysed once by `symbolic.analyze_midi`; two readings of
-its home key are scored with mir_eval's weighted key score (fifth 0.5, relative 0.3, parallel 0.2):
+its home key are scored with the analysis bench's MIREX weighted key score (`bench.analysis.key_score`: a fifth
+above or below 0.5, relative 0.3, parallel 0.2; until 2026-11-25 mir_eval's, which credits the fifth above only):
 - held longest: the decoded local key covering the most quarter notes (the symbolic path's rule until
   2026-11-24);
 - home_key: the chord-sequence key scorer over the decoded chords, among the decoded keys (`symbolic.home_key`,
@@ -30,8 +31,8 @@ def held_longest(desc: dict) -> str | None:
 
 
 def score(ref: str, est: str | None) -> float:
-    import mir_eval
-    return float(mir_eval.key.weighted_score(ref.replace(":", " "), est.replace(":", " "))) if est else 0.0
+    from bench.analysis import key_score
+    return key_score(ref, est) if est else 0.0
 
 
 def run_set(items, progress: bool = True) -> dict:
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "home_key.json"), "w") as f:
         json.dump({"summary": summary, "set": args.set}, f, indent=1)
-    lines = ["# Home key of the symbolic path (MIDI in)", "", "mir_eval weighted key score (exact share in brackets); "
+    lines = ["# Home key of the symbolic path (MIDI in)", "", "MIREX weighted key score, a fifth either way 0.5 (exact share in brackets); "
              "written by `bandmate bench home-key` (see bench/home_key.py).", "",
              "| set | key held longest | home_key (default) |", "|---|---|---|"]
     for s, r in summary.items():
