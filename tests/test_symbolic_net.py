@@ -271,3 +271,24 @@ def test_reading_in_all_twelve_transpositions_makes_the_net_transposition_equiva
     one_a, one_b = sn.predict_log_probs(net, x, shifts=[0]), sn.predict_log_probs(net, sn.roll_features(x, t), shifts=[0])
     assert not np.allclose(np.roll(one_a["root"], t, axis=-1), one_b["root"], atol=1e-3)
     assert np.allclose(np.exp(a["key"]).sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_key_change_penalty_the_hybrid_default_and_params_override():
+    """A key change costs `Params.modulation_penalty` where set, else the analyser's own: 4.0 for the tables
+    (`symbolic.MODULATION_PENALTY`), `HYBRID_MODULATION_PENALTY` (lower) beside the net's key head."""
+    from models.analysis.symbolic import MODULATION_PENALTY, Params, analyze_notes, rule_model
+    notes = [Note(p, float(i), i + 1.0) for i in range(8) for p in (48, 55)]   # an open fifth C-G throughout
+    lp = np.full((8, 24), -5.0)
+    lp[:4, 0] = 0.0                      # C major for four quarters,
+    lp[4:, 7], lp[4:, 0] = 0.0, -0.8     # then G major, 0.8 per quarter ahead: 3.2 for a change
+    flat = Params(chord_key_weight=0.0)
+
+    def keys(params, penalty=None):
+        return list(analyze_notes(notes, 8.0, params, model=rule_model(), key_log_probs=lp,
+                                  modulation_penalty=penalty).key_path)
+    moved, stayed = [0] * 4 + [7] * 4, [0] * 8
+    assert keys(flat, 2.5) == moved and keys(flat, 4.0) == stayed
+    assert keys(flat) == stayed and MODULATION_PENALTY > 3.2
+    assert keys(Params(chord_key_weight=0.0, modulation_penalty=2.0), 4.0) == moved   # Params wins
+    assert sn.HYBRID_MODULATION_PENALTY < 3.2
+    assert sn.NetKeyTemplates(None).modulation_penalty == sn.HYBRID_MODULATION_PENALTY

@@ -47,6 +47,7 @@ CHORD_QUALITIES = ("maj", "min", "7", "maj7", "min7", "dim", "dim7", "hdim7", "a
 QUALITY_PRIOR = {"maj": 0.0, "min": 0.0, "7": -0.05, "maj7": -0.25, "min7": -0.2, "dim": -0.15, "dim7": -0.2,
                  "hdim7": -0.2, "aug": -0.5, "sus2": -0.5, "sus4": -0.4}
 RULE_PRIOR_SCALE = 5.0            # rule chord priors -> the spread of fitted log probabilities
+MODULATION_PENALTY = 4.0           # cost of a key change between frames (the tables' key profiles; `Params`)
 MIDI_DEFAULT_BPM = 120.0           # the Standard MIDI File default when a file has no set_tempo event
 BASS_SAMPLES = 4                   # bass samples per frame
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
@@ -80,7 +81,9 @@ class Params:
     root_position_bonus: float = 0.08
     bass_boost: float = 0.5          # extra pitch-class weight of the bass note (roots hide in the bass)
     change_penalty: float = 0.45     # cost of a chord change between frames
-    modulation_penalty: float = 4.0  # cost of a key change between frames
+    modulation_penalty: float | None = None  # cost of a key change between frames; None: the analyser's own
+    #                                          (MODULATION_PENALTY for the tables, symbolic_net.HYBRID_MODULATION_PENALTY
+    #                                          beside the net's key head)
     profile_weight: float = 1.0      # weight of the key's pitch-class profile term
     chord_key_weight: float = 0.2    # weight of the key's chord priors (log probabilities)
 
@@ -435,14 +438,15 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
                   key: tuple[int, str] | None = None, model: HarmonyModel | None = None,
                   key_log_probs: np.ndarray | None = None, key_weight: float = 1.0,
                   chord_log_probs: dict | None = None, chord_weight: float = 0.0,
-                  profile_mix: float = 0.0) -> FrameAnalysis:
+                  profile_mix: float = 0.0, modulation_penalty: float | None = None) -> FrameAnalysis:
     """Chords and keys per frame for notes in quarter notes (module doc, steps 1-4); chords and keys are decoded
     jointly, so a key's chord priors help name ambiguous chords. `key` fixes the key. `key_log_probs` [frames, 24]
     (a key finder's, e.g. `symbolic_net`) replace the key-profile term, times `key_weight`, with `profile_mix` times the
     profile term kept beside them (a product of the two key experts). `chord_log_probs`: a chord
     recogniser's per-frame log probabilities {'root' [frames, 12], 'quality' [frames, len(qualities)], 'bass'
     [frames, 12], 'qualities': names} added to the template scores times `chord_weight` (a product of experts;
-    a quality the recogniser lacks takes its least likely quality's score)."""
+    a quality the recogniser lacks takes its least likely quality's score). A key change costs
+    `params.modulation_penalty`, where None `modulation_penalty`, where None `MODULATION_PENALTY`."""
     params = params or Params()
     model = model or default_model()
     end_q = end_q if end_q is not None else max((n.end for n in notes), default=0.0)
@@ -473,7 +477,8 @@ def analyze_notes(notes: list[Note], end_q: float | None = None, params: Params 
     if key is not None:
         fixed = key[0] + (12 if key[1] == "minor" else 0)
         key_score[:, np.arange(24) != fixed] = -1e9
-    keys, chords = joint_viterbi(scores, key_score, chord_key, params.change_penalty, params.modulation_penalty)
+    penalty = next(p for p in (params.modulation_penalty, modulation_penalty, MODULATION_PENALTY) if p is not None)
+    keys, chords = joint_viterbi(scores, key_score, chord_key, params.change_penalty, penalty)
     return FrameAnalysis(params.frame_q, states, chords, keys, silent)
 
 

@@ -66,6 +66,7 @@ EXTRA_SHARE = 0.25                # share of the training crops for an extra col
 # Share of the training crops drawn from each extra collection (`collection_shares`, `extra_pools`;
 # bench.roman.load_extra's `collection` field).
 EXTRA_SHARES = {"OpenScore-LiederCorpus": 0.25, "Bach,_Johann_Sebastian": 0.1, "Goudimel,_Claude": 0.1}
+HYBRID_MODULATION_PENALTY = 2.5   # cost of a key change in `NetKeyTemplates`' joint decoding (tables alone: 4.0)
 PROFILE_MIX = 0.5                 # weight of the tables' key-profile term beside the net's key head (`NetKeyTemplates`)
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                           "symbolic_net")
@@ -413,13 +414,16 @@ class NetKeyTemplates:
     """The default analyser: the net's key head as the key finder, the template analyser (`symbolic.analyze_notes`
     with `tables`, a `HarmonyModel`) for chords with the net's chord heads added (`chord_weight`, the quality head's
     log probabilities scaled by `quality_weight`), the tables' key profiles kept beside the net's keys
-    (`profile_mix`), decoded jointly. Cross-validated, it beats both the templates alone (the key profiles are
+    (`profile_mix`), decoded jointly, a key change costing `modulation_penalty` unless `Params` sets one.
+    Cross-validated, it beats both the templates alone (the key profiles are
     their weak part) and the net alone (the net under-reads the rare sevenths)."""
 
     def __init__(self, net: SymbolicNet, tables=None, key_weight: float = 1.0, chord_weight: float = CHORD_WEIGHT,
-                 quality_weight: float = QUALITY_WEIGHT, profile_mix: float = PROFILE_MIX):
+                 quality_weight: float = QUALITY_WEIGHT, profile_mix: float = PROFILE_MIX,
+                 modulation_penalty: float = HYBRID_MODULATION_PENALTY):
         self.net, self.tables, self.key_weight = net, tables, key_weight
         self.chord_weight, self.quality_weight, self.profile_mix = chord_weight, quality_weight, profile_mix
+        self.modulation_penalty = modulation_penalty
 
     def analyze(self, notes, end_q: float, key: tuple[int, str] | None = None, params=None):
         from models.analysis.symbolic import analyze_notes
@@ -427,7 +431,7 @@ class NetKeyTemplates:
         chords = dict(lp, quality=self.quality_weight * lp["quality"], qualities=NET_QUALITIES)
         return analyze_notes(notes, end_q, params, key, self.tables, key_log_probs=lp["key"],
                              key_weight=self.key_weight, chord_log_probs=chords, chord_weight=self.chord_weight,
-                             profile_mix=self.profile_mix)
+                             profile_mix=self.profile_mix, modulation_penalty=self.modulation_penalty)
 
 
 _LOADED: dict = {}
