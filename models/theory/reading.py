@@ -193,8 +193,9 @@ def rhythmic_analysis(song: dict, notes: dict | None, clock: BeatClock, notices:
         notices.append("metric hierarchy unavailable: %s" % exc)
     duration = float((song.get("source") or {}).get("duration") or 0.0)
     if not notes:
-        notices.append("no notes: syncopation, note density, polyrhythm and rhythmic complexity need per-stem "
-                       "notes")
+        notices.append("no notes: syncopation, note density, polyrhythm and rhythmic complexity need notes (a "
+                       "separated drum stem, or transcription: the 'transcribe' option, `bandmate analyze "
+                       "--transcribe`)")
         return out, extra
     if not duration:
         duration = max((float(n[1]) for lst in notes.values() for n in lst), default=0.0)

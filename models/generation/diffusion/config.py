@@ -3,6 +3,12 @@
 A GPU run scales the models by passing a bigger config (`--width`, `--batch`, `--steps` on the train commands);
 the signal constants below are part of the checkpoint's contract and are stored in its card.
 """
+import os
+import tempfile
+
+# Default working folders of the training commands, in the system's temp folder (/tmp, %TEMP%, ...).
+DATA_DIR = os.path.join(tempfile.gettempdir(), "diffdata")     # crop cache (`python -m ...diffusion.data`)
+WORK_DIR = os.path.join(tempfile.gettempdir(), "diffwork")     # checkpoints in progress, per model
 SAMPLE_RATE = 16000          # Hz, mono: the native rate of the VAE (bandwidth 8 kHz)
 N_FFT = 1024                 # samples (64 ms)
 HOP = 256                    # samples per spectrogram frame (16 ms)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .conditioner import notation_frames
-from .config import CROP_FRAMES, FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
+from .config import CROP_FRAMES, DATA_DIR, FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
 
 SONGBOOK_STEMS = {"drums": "drums", "bass": "bass", "keys": "chords", "melody": "melody"}
 FIXED_GAIN = 2.0           # FluidSynth's output (synth gain 0.4) is quiet; one fixed gain for every stem
@@ -165,7 +165,7 @@ def load(out_dir):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m models.generation.diffusion.data")
     ap.add_argument("--sets", nargs="+", required=True)
-    ap.add_argument("--out", default="/tmp/diffdata")
+    ap.add_argument("--out", default=DATA_DIR)
     ap.add_argument("--max-songs", type=int, default=None)
     ap.add_argument("--crops", type=int, default=6, help="crops per (song, stem)")
     ap.add_argument("--seconds", type=float, default=24.0, help="seconds of each stem rendered")

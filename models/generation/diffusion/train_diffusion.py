@@ -22,7 +22,7 @@ import torch
 
 from . import trainutil as U
 from .conditioner import MusicTheoryConditioner
-from .config import CONDITIONER_CONFIG, UNET_CONFIG
+from .config import CONDITIONER_CONFIG, UNET_CONFIG, WORK_DIR
 from .schedule import CONDITION_DROP, alpha_sigma, training_loss
 from .unet import DiffusionUNet
 from .vae import SpectralVAE, count_parameters
@@ -91,7 +91,7 @@ def valid_loss(model, lat, ints, floats, valid, device, n=64):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bandmate train diffusion")
-    U.common_arguments(ap, DEFAULT_OUT, "/tmp/diffwork/diffusion", 35.0, 250,
+    U.common_arguments(ap, DEFAULT_OUT, os.path.join(WORK_DIR, "diffusion"), 35.0, 250,
                        os.path.join(RESULTS, "render_diffusion_loss.png"))
     ap.add_argument("--vae", default=DEFAULT_VAE, help="trained VAE checkpoint (without extension)")
     ap.add_argument("--width", type=int, default=UNET_CONFIG["width"])

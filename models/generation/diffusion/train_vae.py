@@ -30,7 +30,7 @@ import torch
 
 from . import trainutil as U
 from .conditioner import ROLL_ROWS, piano_roll
-from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG
+from .config import FRAME_SAMPLES, GL_ITERS, HOP, N_FFT, SAMPLE_RATE, VAE_CONFIG, WORK_DIR
 from .schedule import DEFAULT_STEPS
 from .vae import SpectralVAE, count_parameters, griffin_lim, log_magnitude, magnitude_of, mrstft_distance
 
@@ -159,7 +159,7 @@ def generated_latents(path, vae_init, diffusion, ints, floats, meta, crops, step
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bandmate train vae")
-    U.common_arguments(ap, DEFAULT_OUT, "/tmp/diffwork/vae", 25.0, 200, os.path.join(RESULTS, "render_vae_loss.png"))
+    U.common_arguments(ap, DEFAULT_OUT, os.path.join(WORK_DIR, "vae"), 25.0, 200, os.path.join(RESULTS, "render_vae_loss.png"))
     ap.add_argument("--width", type=int, default=VAE_CONFIG["width"])
     ap.add_argument("--latent", type=int, default=VAE_CONFIG["latent"])
     ap.add_argument("--head", type=int, default=0, help="hidden units of the "

@@ -13,11 +13,13 @@ import time
 
 import torch
 
+from .config import DATA_DIR
+
 
 def common_arguments(ap, out, work, minutes, eval_every, plot):
     """The options both training commands share: data cache, songbook sets, output, resumable work folder,
     time cap, steps, batch, evaluation period, threads, device, seed and the loss-curve PNG."""
-    ap.add_argument("--data", default="/tmp/diffdata", help="crop cache (python -m models.generation.diffusion.data)")
+    ap.add_argument("--data", default=DATA_DIR, help="crop cache (python -m models.generation.diffusion.data)")
     ap.add_argument("--sets", nargs="*", default=None, help="songbook sets (train split) to build the crop cache "
                     "from when --data has none yet")
     ap.add_argument("--max-songs", type=int, default=200, help="songs rendered into a new cache")
