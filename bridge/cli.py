@@ -134,6 +134,8 @@ def summary_lines(song, cached=False):
                                                          " (cached)" if cached else ""))
         lines.append("loudness %s LUFS, peak %s dBFS, RMS %s dBFS" % (src["loudness_lufs"], src["peak_dbfs"],
                                                                    src["rms_dbfs"]))
+    if song.get("tuning"):
+        lines.append("tuning A4 = %.1f Hz (%+.0f cents)" % (song["tuning"]["a4_hz"], song["tuning"]["cents"]))
     if song.get("bpm"):
         meter = song.get("meter") or {}
         lines.append("tempo %.1f BPM, meter %s/%s, %d beats, %d bars" % (

@@ -57,6 +57,10 @@ SONG_SCHEMA = {
                 "rms_dbfs": {"type": ["number", "null"], "description": "RMS level, dBFS; null for digital silence"},
             },
         },
+        "tuning": {"type": "object", "description": "the music's tuning reference, as the chord and key models "
+                   "read it (their bands follow it)", "properties": {
+                       "a4_hz": {"type": "number", "description": "Hz of A4, e.g. 440.0, 432.0"},
+                       "cents": {"type": "number", "description": "offset from A4 = 440 Hz, cents, -50..50"}}},
         "bpm": {"type": "number", "description": "main tempo, BPM"},
         "tempo_map": {"type": "array", "items": {"type": "object", "required": ["time", "bpm"],
                                                   "properties": {"time": _time, "beat": _beat, "bpm": _num}}},

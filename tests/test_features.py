@@ -59,3 +59,36 @@ def test_chunked_stft_equals_one_pass():
     a = stft_magnitude(y, 2048, 441, filterbank=fb, chunk_frames=7)
     b = stft_magnitude(y, 2048, 441) @ fb
     assert np.allclose(a, b, atol=1e-5)
+
+
+def _chords_at(cents, sr=22050, seconds=4.0, seed=0):
+    """Random piano-like four-note chords (five decaying harmonics each, a little noise) tuned `cents` off A440."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    y = 0.01 * rng.standard_normal(len(t))
+    for m in rng.choice(np.arange(40, 84), 4, replace=False):
+        f = float(midi_to_hz(m + cents / 100.0))
+        y += sum(np.sin(2 * np.pi * f * h * t) * np.exp(-t) / h for h in range(1, 6) if f * h < sr / 2)
+    return y.astype(np.float32)
+
+
+def test_estimate_tuning_reads_the_offset_from_a440():
+    from models.analysis.features import estimate_tuning
+    for cents in (-45.0, -31.8, -12.0, 0.0, 7.0, 25.0, 44.0):
+        assert abs(estimate_tuning(_chords_at(cents, seed=int(cents) + 50)) - cents) < 2.0, cents
+    assert estimate_tuning(np.zeros(22050 * 2, dtype=np.float32)) == 0.0
+    assert estimate_tuning(np.zeros(100, dtype=np.float32)) == 0.0
+
+
+def test_bands_follow_the_tuning():
+    """A4 at 432 Hz sits between two bands of the A440 filterbank; with the tuning passed it fills the A4 band."""
+    sr = 22050
+    t = np.arange(sr * 2) / sr
+    y = np.sin(2 * np.pi * 432.0 * t).astype(np.float32)
+    cents = 1200 * np.log2(432.0 / 440.0)
+    a4 = (69 - 21) * 2
+    plain = log_freq_spectrogram(y, sr)[0][5:-5].mean(axis=0)
+    tuned = log_freq_spectrogram(y, sr, tuning_cents=cents)[0][5:-5].mean(axis=0)
+    assert int(np.argmax(plain)) == a4 - 1            # untuned: the energy leans to the band below
+    assert int(np.argmax(tuned)) == a4 and tuned[a4] > plain[a4]
+    assert abs(tuned[a4 - 1] - tuned[a4 + 1]) < 0.1 * tuned[a4]   # centred between its neighbours

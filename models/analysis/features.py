@@ -96,14 +96,53 @@ def log_filterbank(sr: int, n_fft: int, fmin_midi: float = 21.0, n_bins: int = 8
     return fb
 
 
+def estimate_tuning(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 8192, max_frames: int = 300,
+                    fmin: float = 80.0, fmax: float = 2500.0) -> float:
+    """Deviation of the music's tuning from A4 = 440 Hz in cents (-50..50; a recording at A4 = 432 Hz reads
+    about -31.8). Spectral peaks (local maxima within 30 dB of their frame's loudest, between `fmin` and `fmax`,
+    frequency refined by parabolic interpolation of the log magnitude) of up to `max_frames` frames spread over
+    the signal vote, weighted by magnitude, for their offset from the nearest equal-tempered semitone; the
+    answer is the circular mean of the votes within 15 cents of the histogram's peak (offsets wrap at +-50).
+    0.0 when the signal has no peaks (silence, noise-free clicks)."""
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) < n_fft:
+        return 0.0
+    starts = np.unique(np.linspace(0, len(y) - n_fft, max_frames).astype(int))
+    window = np.hanning(n_fft).astype(np.float32)
+    frames = np.stack([y[a:a + n_fft] for a in starts]) * window
+    mag = np.abs(np.fft.rfft(frames, axis=1))
+    lo, hi = int(fmin * n_fft / sr), int(fmax * n_fft / sr) + 1
+    m = mag[:, lo - 1:hi + 1]
+    peak = (m[:, 1:-1] > m[:, :-2]) & (m[:, 1:-1] >= m[:, 2:])
+    peak &= m[:, 1:-1] > 10 ** (-30 / 20) * m.max(axis=1, keepdims=True)
+    f_idx, b_idx = np.nonzero(peak)
+    if len(f_idx) == 0:
+        return 0.0
+    la, lb, lc = (np.log(m[f_idx, b_idx + k] + 1e-12) for k in (0, 1, 2))
+    denom = la - 2 * lb + lc
+    shift = np.where(np.abs(denom) > 1e-12, 0.5 * (la - lc) / np.where(denom == 0, 1, denom), 0.0)
+    freq = (lo - 1 + b_idx + 1 + np.clip(shift, -0.5, 0.5)) * sr / n_fft
+    cents = 1200.0 * np.log2(freq / 440.0)
+    offset = (cents + 50.0) % 100.0 - 50.0
+    weight = m[f_idx, b_idx + 1]
+    hist = np.bincount(np.floor(offset + 50.0).astype(int) % 100, weights=weight, minlength=100)
+    smooth = sum(np.roll(hist, k) for k in range(-5, 6))
+    centre = float(np.argmax(smooth)) - 50.0 + 0.5
+    near = np.abs((offset - centre + 50.0) % 100.0 - 50.0) <= 15.0
+    angle = 2 * np.pi * offset[near] / 100.0
+    mean = np.arctan2((weight[near] * np.sin(angle)).sum(), (weight[near] * np.cos(angle)).sum())
+    return float(mean * 100.0 / (2 * np.pi))
+
+
 def log_freq_spectrogram(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 4096, hop: int = 2205,
                          fmin_midi: float = 21.0, n_bins: int = 176, bins_per_semitone: int = 2,
-                         compression: float = 100.0):
+                         compression: float = 100.0, tuning_cents: float = 0.0):
     """Semitone-spaced spectrogram, log-compressed as log(1 + compression * x). Defaults: 10 frames/s at
-    22.05 kHz, A0 (MIDI 21) upwards in half-semitone bins over 88 keys. Returns (features (frames, n_bins),
-    frame times in seconds)."""
-    spec = stft_magnitude(y, n_fft, hop, filterbank=log_filterbank(sr, n_fft, fmin_midi, n_bins,
-                                                                    bins_per_semitone))
+    22.05 kHz, A0 (MIDI 21) upwards in half-semitone bins over 88 keys. `tuning_cents` moves every band by
+    that much (the music's tuning, `estimate_tuning`), so a recording at A4 = 432 Hz fills the bands an A440
+    one does. Returns (features (frames, n_bins), frame times in seconds)."""
+    spec = stft_magnitude(y, n_fft, hop, filterbank=log_filterbank(sr, n_fft, fmin_midi + tuning_cents / 100.0,
+                                                                    n_bins, bins_per_semitone))
     times = np.arange(spec.shape[0]) * hop / float(sr)
     return np.log1p(compression * spec).astype(np.float32), times
 
