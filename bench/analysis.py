@@ -1,6 +1,6 @@
 """`bandmate bench analysis`: Bandmate's analyzer beside Chordino, madmom, essentia and librosa on a songbook.
 
-    python -m bench.cli analysis --set DIR [--systems a,b,...] [--limit N] [--json] [--out-dir DIR]
+    python -m bench.cli analysis --set DIR [--systems a,b,...] [--limit N] [--detune CENTS] [--json] [--out-dir DIR]
 
 Every system (an adapter in `bench/systems/`) analyses the same songs in one process; its output is scored
 against the songbook's JAMS ground truth with `mir_eval`, and the scores, the time each system took and what it
@@ -23,7 +23,10 @@ Metrics (all in [0, 1]; per song, then averaged over songs weighted by song dura
   (mir_eval.segment.detection, first and last boundaries kept).
 - speed: seconds of analysis per minute of audio (wall time of analyze(), after one warm-up call on a 5 s
   excerpt so that model loading and JIT compiling are not counted; the warm-up time is reported apart).
-A metric is scored only where the ground truth has it (the real-music corpus: chords and key only) and the
+`--detune CENTS` plays every song that many cents off A440 (the mix resampled, so pitch and tempo both move by
+2^(CENTS/1200); the ground truth's times and tempo move with it, its labels stay): recordings are often tuned
+off A440 (A4 = 432 Hz is -32 cents, an old tape or a detuned band as far as a quarter tone), the songbook never
+is. A metric is scored only where the ground truth has it (the real-music corpus: chords and key only) and the
 system produces it; a song on which a system raises counts as failed for that system and is reported.
 """
 from __future__ import annotations
@@ -122,6 +125,31 @@ def ground_truth(jams_path: str) -> dict:
             gt[field] = [{"start": float(o.time), "end": float(o.time + o.duration), "label": str(o.value)}
                          for o in sorted(ann.data, key=lambda o: o.time)]
     return gt
+
+
+def detuned_truth(gt: dict, ratio: float) -> dict:
+    """The ground truth of a song played `ratio` times faster (and higher): times / ratio, tempo x ratio."""
+    out = dict(gt, duration=gt["duration"] / ratio)
+    for field in ("beats", "downbeats"):
+        if field in gt:
+            out[field] = [t / ratio for t in gt[field]]
+    for field in ("chords", "sections"):
+        if field in gt:
+            out[field] = [dict(seg, start=seg["start"] / ratio, end=seg["end"] / ratio) for seg in gt[field]]
+    if "bpm" in gt:
+        out["bpm"] = gt["bpm"] * ratio
+    return out
+
+
+def detuned_audio(path: str, cents: float, folder: str) -> str:
+    """`path` resampled so that it plays `cents` higher (and as much faster), as a float WAV in `folder`."""
+    import soundfile as sf
+    import soxr
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    out = os.path.join(folder, "detuned.wav")
+    sf.write(out, soxr.resample(x, sr * 2.0 ** (cents / 1200.0), sr), sr, subtype="FLOAT")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -303,9 +331,12 @@ def _warmup_clip(path: str, folder: str) -> str:
     return clip
 
 
-def run_benchmark(set_dir: str, names: list[str], limit: int | None = None, chord_song: str | None = None) -> dict:
-    """Run the systems `names` over the songs of `set_dir` and score them. Returns the result dict (JSON-able);
-    `result['_chord_timeline']` holds the chord segments of one song for the plot (left out of the JSON)."""
+def run_benchmark(set_dir: str, names: list[str], limit: int | None = None, chord_song: str | None = None,
+                  detune: float = 0.0) -> dict:
+    """Run the systems `names` over the songs of `set_dir` (played `detune` cents off A440) and score them.
+    Returns the result dict (JSON-able); `result['_chord_timeline']` holds the chord segments of one song for the
+    plot (left out of the JSON)."""
+    ratio = 2.0 ** (detune / 1200.0)
     meta, entries, kind = load_set(set_dir)
     entries = entries[:limit] if limit else entries
     allowed = CORPUS_METRICS if kind == "corpus" else tuple(METRICS)
@@ -344,11 +375,13 @@ def run_benchmark(set_dir: str, names: list[str], limit: int | None = None, chor
             audio = os.path.join(set_dir, entry["paths"]["mix"])
             try:
                 gt = ground_truth(os.path.join(set_dir, entry["paths"]["jams"]))
+                if detune:
+                    gt, audio = detuned_truth(gt, ratio), detuned_audio(audio, detune, tmp)
             except Exception as e:  # noqa: BLE001
                 _log(f"analysis: [{i}/{len(entries)}] {sid}: ground truth unreadable ({e}); song skipped")
                 songs_out.append({"id": sid, "error": f"ground truth: {type(e).__name__}: {e}"})
                 continue
-            dur = float(entry.get("duration") or gt["duration"])
+            dur = float(entry.get("duration") or gt["duration"]) / ratio
             song = {"id": sid, "duration": round(dur, 3), "systems": {}}
             if sid == plot_id and gt.get("chords"):
                 timeline.update(song=sid, truth=gt["chords"], duration=dur)
@@ -391,7 +424,7 @@ def run_benchmark(set_dir: str, names: list[str], limit: int | None = None, chor
     minutes = sum(s.get("duration", 0.0) for s in songs_out) / 60.0
     return {"suite": "analysis", "machine": report.machine(),
             "set": {"path": os.path.abspath(set_dir), "kind": kind, "n_songs": len(songs_out),
-                    "audio_minutes": round(minutes, 3), "index": meta},
+                    "audio_minutes": round(minutes, 3), "index": meta, "detune_cents": detune},
             "metrics": {k: v[1] for k, v in METRICS.items() if k in allowed},
             "systems": [rows[n] for n in names], "songs": songs_out, "_chord_timeline": timeline}
 
@@ -425,7 +458,9 @@ def to_markdown(result: dict) -> str:
     s = result["set"]
     lines = [f"# Analysis benchmark ({s['kind']})", "",
              f"{s['n_songs']} songs, {s['audio_minutes']:.2f} min of audio from `{s['path']}`; "
-             f"{result['machine']['platform']}, {result['machine']['cpus']} CPUs, {result['machine']['when']}.", "",
+             f"{result['machine']['platform']}, {result['machine']['cpus']} CPUs, {result['machine']['when']}."
+             + (f" Every song played {s['detune_cents']:+g} cents off A440 (`--detune`: resampled, the truth's "
+                f"times and tempo moved with it)." if s.get("detune_cents") else ""), "",
              report.markdown_table(headers, rows), "", "## Per system", ""]
     for row in result["systems"]:
         warm = f" (warm-up {row['warmup_s']:.2f} s, not counted)" if row.get("warmup_s") is not None else ""
@@ -510,7 +545,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON result instead of the Markdown table")
     ap.add_argument("--out-dir", default=None, help="where analysis.{json,md,png} go (default: bench/results/)")
     ap.add_argument("--chord-song", default=None, help="song id of the chord timeline plot (default: the first)")
+    ap.add_argument("--detune", type=float, default=0.0, metavar="CENTS",
+                    help="play every song this many cents off A440, -50..50 (resampled; the truth's times follow)")
     args = ap.parse_args(argv)
+    if not -50.0 <= args.detune <= 50.0:
+        print("analysis: --detune must be within -50..50 cents", file=sys.stderr)
+        return 2
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     unknown = [n for n in names if n not in systems.SYSTEMS]
     if unknown or not names:
@@ -518,7 +558,7 @@ def main(argv=None) -> int:
               f"{', '.join(systems.SYSTEMS)}", file=sys.stderr)
         return 2
     try:
-        result = run_benchmark(args.set, names, args.limit, args.chord_song)
+        result = run_benchmark(args.set, names, args.limit, args.chord_song, args.detune)
     except (OSError, ValueError, KeyError) as e:
         print(f"analysis: error: {e}", file=sys.stderr)
         return 2

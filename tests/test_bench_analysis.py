@@ -282,3 +282,25 @@ def test_bandmate_adapter_uses_the_engine_once_it_exists(monkeypatch):
     est = adapter.analyze("song.flac")
     assert est["beats"] == gt["beats"] and est["key"] == "C:major" and est["bpm"] == 120.0
     assert all(v == pytest.approx(1.0) for v in analysis.score_song(gt, est).values())
+
+
+def test_detuned_truth_and_audio_move_together(tmp_path, capsys):
+    import soundfile as sf
+
+    from bench.analysis import detuned_audio, detuned_truth, main
+    ratio = 2 ** (-30 / 1200)
+    gt = {"duration": 10.0, "beats": [0.5, 1.0], "downbeats": [0.5], "bpm": 120.0, "key": "C:major",
+          "chords": [{"start": 0.0, "end": 2.0, "label": "C:maj"}], "sections": [{"start": 0, "end": 10, "label": "A"}]}
+    out = detuned_truth(gt, ratio)
+    assert out["beats"][1] == pytest.approx(1.0 / ratio) and out["bpm"] == pytest.approx(120 * ratio)
+    assert out["chords"][0]["end"] == pytest.approx(2.0 / ratio) and out["chords"][0]["label"] == "C:maj"
+    assert out["key"] == "C:major" and gt["beats"] == [0.5, 1.0]
+    sr = 22050
+    t = np.arange(sr * 2) / sr
+    sf.write(str(tmp_path / "a.wav"), np.sin(2 * np.pi * 440.0 * t).astype(np.float32), sr)
+    y, sr2 = sf.read(detuned_audio(str(tmp_path / "a.wav"), -30, str(tmp_path)))
+    assert sr2 == sr and len(y) == pytest.approx(len(t) / ratio, abs=2)
+    spec = np.abs(np.fft.rfft(y[2000:2000 + 16384] * np.hanning(16384)))
+    assert np.argmax(spec) * sr / 16384 == pytest.approx(440 * ratio, abs=1.5)
+    assert main(["--set", str(tmp_path), "--detune", "60"]) == 2
+    assert "-50..50" in capsys.readouterr().err
