@@ -285,7 +285,7 @@ def cmd_live(c, args):
         raise BandmateError("bad_params", "give --input FILE|DEVICE, or --list-devices")
     if os.path.isfile(args.input):
         _, result = stream_file(c, args.input, speed=args.speed, key=args.key, on_event=show,
-                                midi_port=args.midi_port, start=args.start, latency=args.latency,
+                                midi_port=args.midi_port, start=args.start, latency=args.latency, tuning=args.tuning,
                                 on_block=(lambda sid: clock.tick(c, sid)) if clock else None)
         print("%.1f s of audio, %d events, %.3f CPU s per audio s" % (
             result["audio_s"], result["events"], result["cpu_per_audio_s"]), file=sys.stderr)
@@ -293,7 +293,8 @@ def cmd_live(c, args):
     feed = EventFeed(c)
     started = c.request("live_start", {"source": "device", "device": args.input, "sample_rate": args.sample_rate,
                                        "channels": args.channels, "key": args.key,
-                                       "midi_port": args.midi_port, "latency": args.latency})
+                                       "midi_port": args.midi_port, "latency": args.latency,
+                                       "tuning": args.tuning})
     feed.session = started["session"]
     print("listening to %s (Ctrl-C stops)" % args.input, file=sys.stderr)
     try:
@@ -399,6 +400,8 @@ def build_parser():
     p.add_argument("--latency", choices=["steady", "fast"], help="fast (default): the causal live network, about "
                    "0.25 s to name a change; steady: the offline chord network at the stream's edge, about 0.45 s")
     p.add_argument("--start", type=float, default=0.0, help="file input: start this many seconds into the file")
+    p.add_argument("--tuning", type=float, help="cents the music is tuned off A4 = 440 Hz, -50..50 (what `bandmate "
+                   "analyze` prints as tuning; default 0)")
     p.add_argument("--events-file", help="also append each event to this file as one JSON line (DAW scripts)")
     p.add_argument("--clock-file", help="JSON file {tempo, beat, playing, stop} the DAW rewrites: sent as "
                                         "live_clock when it changes; stop: true ends the session")

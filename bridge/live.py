@@ -107,11 +107,11 @@ class ClockFile:
 
 
 def stream_file(client, path, speed=1.0, key=None, on_event=None, block_s=BLOCK_S, fmt="float32", tail_s=1.0,
-                midi_port=None, start=0.0, on_block=None, latency=None):
+                midi_port=None, start=0.0, on_block=None, latency=None, tuning=None):
     """Stream an audio file into a new push session at `speed` x real time (0: as fast as the daemon answers),
     from `start` seconds into the file, calling on_event(event) as events arrive; `midi_port` plays the chords
-    there. After each block on_block(session) may return False to stop early. Returns (events, live_stop
-    result)."""
+    there; `tuning` (cents off A440) moves the chord bands with the music. After each block on_block(session) may
+    return False to stop early. Returns (events, live_stop result)."""
     import soundfile as sf
 
     feed = EventFeed(client)
@@ -127,7 +127,8 @@ def stream_file(client, path, speed=1.0, key=None, on_event=None, block_s=BLOCK_
         with sf.SoundFile(os.path.abspath(path)) as f:
             started = client.request("live_start", {"source": "push", "sample_rate": f.samplerate,
                                                     "channels": f.channels, "key": key,
-                                                    "midi_port": midi_port, "latency": latency})
+                                                    "midi_port": midi_port, "latency": latency,
+                                                    "tuning": tuning})
             feed.session = sid = started["session"]
             block = max(1, int(f.samplerate * block_s))
             if start and start > 0:

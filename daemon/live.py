@@ -154,12 +154,12 @@ class LiveSessions:
             pool.load([name])
         return pool.get(name)
 
-    def _make_tracker_factory(self, model):
+    def _make_tracker_factory(self, model, tuning=0.0):
         from models.analysis.live import LiveChordTracker, LiveInputError
 
         def make(sample_rate, channels, key):
             try:
-                return LiveChordTracker(model, sample_rate, key=key, channels=channels)
+                return LiveChordTracker(model, sample_rate, key=key, channels=channels, tuning_cents=tuning)
             except LiveInputError as exc:
                 raise _bad(str(exc))
         return make
@@ -187,6 +187,9 @@ class LiveSessions:
         latency = requested or DEFAULT_LATENCY
         if latency not in ("steady", "fast"):
             raise _bad("field 'latency': must be 'steady' or 'fast'")
+        tuning = p.get("tuning", 0.0)
+        if not -50.0 <= tuning <= 50.0:
+            raise _bad("field 'tuning': must be -50..50 cents")
         idle_s = p.get("idle_timeout", self.idle_s)
         if not 0 < idle_s <= 3600:
             raise _bad("field 'idle_timeout': must be in (0, 3600] seconds")
@@ -215,7 +218,7 @@ class LiveSessions:
                 midi.close()
             raise
         session = LiveSession(sid, source, int(sr), int(channels), key, self.service.publish,
-                              self._make_tracker_factory(model), idle_s)
+                              self._make_tracker_factory(model, tuning), idle_s)
         session.midi = midi
         if source == "device":
             try:

@@ -164,6 +164,8 @@ local function apply(song, info, result_path)
   if song.meter and song.meter.numerator then
     bm.set_state("meter", string.format("%d/%d", song.meter.numerator, song.meter.denominator))
   end
+  local tuning = song.tuning and bm.val(song.tuning.cents)   -- live chords read music off A440 best with it
+  bm.set_state("tuning", tuning and string.format("%.1f", tuning) or "")
   bm.set_state("chords", bm.chords_per_bar(song) or "")
   bm.set_state("analysis", result_path)
   bm.set_state("analysis_item", guid)

@@ -74,6 +74,8 @@ local function start_process(at)
   end
   local key = bm.get_state("key")
   if key then args[#args + 1] = "--key"; args[#args + 1] = key end
+  local tuning = bm.get_state("tuning")
+  if tuning then args[#args + 1] = "--tuning"; args[#args + 1] = tuning end
   if cfg.live_latency then args[#args + 1] = "--latency"; args[#args + 1] = tostring(cfg.live_latency) end
   L.proc = { clock = clock, events = events }
   write_clock(false)

@@ -259,6 +259,7 @@ def test_analyze_writes_regions_markers_chord_track_and_key(reaper, daemon, song
     assert len(notes) == sum(len(v) for v in by_start.values())
     # key, tempo, meter and per-bar chords for the other actions
     assert reaper.proj_ext("key") == result["key"]["label"] == "C:major"
+    assert float(reaper.proj_ext("tuning")) == pytest.approx(result["tuning"]["cents"], abs=0.051)
     assert float(reaper.proj_ext("tempo")) == pytest.approx(PROJECT_BPM, rel=0.03)
     assert reaper.proj_ext("meter") == "4/4"
     bars = reaper.proj_ext("chords").split(" | ")
@@ -468,7 +469,8 @@ def test_live_chords_toggle_shows_chords_and_stops(reaper, daemon, song):
     add_song_item(reaper, song)
     reaper.S.play_state = 1
     reaper.S.play_pos = ITEM_POS + 2.0
-    reaper.S.proj_ext.Bandmate = reaper.table({"key": "C:major"})
+    # the analysis' key and tuning ride along (`bandmate live --key ... --tuning ...`: a bad flag shows no chords)
+    reaper.S.proj_ext.Bandmate = reaper.table({"key": "C:major", "tuning": "-3.0"})
     path = script(reaper, "bandmate_live_chords.lua")
     no_error(reaper.run(path))
     cmd = reaper.S.command_id

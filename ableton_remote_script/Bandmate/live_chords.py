@@ -62,15 +62,7 @@ class LiveChordsHandler(Handler):
             self.session, self.owned = session, False
             self.status("live chords: following session %s" % session)
         else:
-            self._counter += 1
-            params = {"source": self.settings["live_source"] or "device",
-                      "session": "ableton-%d-%d" % (os.getpid(), self._counter)}
-            if self.settings.get("live_device"):
-                params["device"] = str(self.settings["live_device"])
-            if self.settings.get("live_key"):
-                params["key"] = self.settings["live_key"]
-            if self.settings.get("live_latency"):
-                params["latency"] = self.settings["live_latency"]
+            params = self.start_params()
             try:
                 reply = yield from self.link.call("live_start", params)
             except DaemonError:
@@ -79,6 +71,28 @@ class LiveChordsHandler(Handler):
             self.session, self.owned = reply["session"], True
             self.status("live chords on (session %s): play something" % self.session)
         self.current, self.last_chord, self.events, self._next_clock = None, None, 0, 0.0
+
+    def start_params(self):
+        """live_start's params from the settings; the tuning is `live_tuning` (cents) where set, else the last
+        analysis' where there is one (music tuned off A440 reads best with it)."""
+        self._counter += 1
+        params = {"source": self.settings["live_source"] or "device",
+                  "session": "ableton-%d-%d" % (os.getpid(), self._counter)}
+        if self.settings.get("live_device"):
+            params["device"] = str(self.settings["live_device"])
+        if self.settings.get("live_key"):
+            params["key"] = self.settings["live_key"]
+        if self.settings.get("live_latency"):
+            params["latency"] = self.settings["live_latency"]
+        tuning = self.settings.get("live_tuning")
+        if tuning in (None, ""):
+            last = getattr(self.surface.analysis, "last", None) or {}
+            tuning = ((last.get("song") or {}).get("tuning") or {}).get("cents")
+        try:
+            params["tuning"] = max(-50.0, min(50.0, float(tuning)))
+        except (TypeError, ValueError):   # none known, or a setting that is not a number: A440
+            pass
+        return params
 
     def stop(self):
         """Flow: stop our session (or leave the one we followed) and unsubscribe."""

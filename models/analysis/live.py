@@ -66,6 +66,7 @@ class LiveChordTracker:
     """Streaming chord recogniser. `model` is the chord network (chords.build_model, loaded); `sr_in` the
     pushed audio's sample rate in Hz; `key` a key label ('Eb:major') to read Roman numerals in (kept fixed;
     without it the key is tracked online); `channels` the channel count every block must have (None: any).
+    `tuning_cents` moves the bands off A440 with the music (an analysis' `tuning.cents`; default 0).
     `sure` (None: off) lets a new chord whose probability at its decision frame is at least `sure` skip the
     hysteresis (0.7 on songbook test songs: -40 ms p50, +0.02 changes per true change). `window_s` bounds the
     cached history (seconds). Defaults (penalty 2, confirm 3) were chosen on 10 songbook
@@ -78,7 +79,8 @@ class LiveChordTracker:
                  confirm: int | None = None, channels: int | None = None, edge_repeat: bool = True,
                  sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
                  min_prob: float | None = None, on_beat: float | None = None, off_beat: float | None = None,
-                 beat_relief: int = 0, key_window_s: float = 30.0, key_hold_s: float = 4.0):
+                 beat_relief: int = 0, key_window_s: float = 30.0, key_hold_s: float = 4.0,
+                 tuning_cents: float = 0.0):
         import soxr
         import torch
 
@@ -117,7 +119,10 @@ class LiveChordTracker:
         self.beat_relief = max(0, int(beat_relief))
         self.resampler = soxr.ResampleStream(self.sr_in, MODEL_SR, 1, dtype="float32") \
             if self.sr_in != MODEL_SR else None
-        self.fb = log_filterbank(MODEL_SR, N_FFT)
+        if not -50.0 <= tuning_cents <= 50.0:
+            raise LiveInputError("tuning %r cents is out of range (-50..50)" % (tuning_cents,))
+        self.tuning_cents = float(tuning_cents)
+        self.fb = log_filterbank(MODEL_SR, N_FFT, 21.0 + self.tuning_cents / 100.0)
         self.win = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self.scale = np.float32(2.0 / self.win.sum())
         # audio ring: samples at 22.05 kHz from absolute sample index `buf_start`; the signal is zero-padded by
@@ -151,7 +156,7 @@ class LiveChordTracker:
         self.closed = False
         if self.causal:
             self.net = live_net.StreamingLiveNet(self.model)
-            self.featurizer = live_net.FrameFeatures()
+            self.featurizer = live_net.FrameFeatures(self.tuning_cents)
             self.decoder = OnlineChordDecoder(self.penalty, self.confirm, min_prob=self.min_prob,
                                               on_beat=self.on_beat, off_beat=self.off_beat)
             self.buf = np.zeros(live_net.N_LONG, dtype=np.float32)

@@ -37,31 +37,35 @@ CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 _FB = {}
 
 
-def filterbank(n_fft: int) -> np.ndarray:
-    if n_fft not in _FB:
-        _FB[n_fft] = log_filterbank(MODEL_SR, n_fft)
-    return _FB[n_fft]
+def filterbank(n_fft: int, tuning_cents: float = 0.0) -> np.ndarray:
+    """The 176 half-semitone bands for an `n_fft` window, moved `tuning_cents` off A440 (cached)."""
+    key = (n_fft, round(float(tuning_cents), 3))
+    if key not in _FB:
+        _FB[key] = log_filterbank(MODEL_SR, n_fft, 21.0 + key[1] / 100.0)
+    return _FB[key]
 
 
-def causal_features(y: np.ndarray) -> np.ndarray:
+def causal_features(y: np.ndarray, tuning_cents: float = 0.0) -> np.ndarray:
     """(frames, 2, 176) causal features of a mono 22.05 kHz signal: frame k ends at sample k * HOP (the audio
-    before the signal is silence)."""
+    before the signal is silence); the bands follow `tuning_cents` (features.estimate_tuning)."""
     n = len(y) // HOP + 1
     out = np.zeros((n, 2, N_BINS), dtype=np.float32)
     for ch, n_fft in enumerate((N_LONG, N_SHORT)):
         # stft_magnitude centres frame k on sample k*HOP of its input; n_fft/2 zeros in front make the window end
         # there instead
         padded = np.concatenate([np.zeros(n_fft // 2, np.float32), np.asarray(y, np.float32)])
-        mag = stft_magnitude(padded, n_fft, HOP, filterbank=filterbank(n_fft))[:n]
+        mag = stft_magnitude(padded, n_fft, HOP, filterbank=filterbank(n_fft, tuning_cents))[:n]
         out[:len(mag), ch] = np.log1p(COMPRESSION * mag)
     return out
 
 
 class FrameFeatures:
     """The same features one frame at a time from a ring of samples: `frame(buf, end)` with buf[:end] the
-    signal so far (end = k * HOP, at least N_LONG samples of history, zeros before the start)."""
+    signal so far (end = k * HOP, at least N_LONG samples of history, zeros before the start); the bands follow
+    `tuning_cents`."""
 
-    def __init__(self):
+    def __init__(self, tuning_cents: float = 0.0):
+        self.tuning_cents = tuning_cents
         self.win = {n: np.hanning(n + 1)[:-1].astype(np.float32) for n in (N_LONG, N_SHORT)}
         self.scale = {n: np.float32(2.0 / self.win[n].sum()) for n in (N_LONG, N_SHORT)}
 
@@ -71,7 +75,7 @@ class FrameFeatures:
         for ch, n in enumerate((N_LONG, N_SHORT)):
             seg = seg_long[-n:]
             mag = np.abs(np.fft.rfft(seg * self.win[n])).astype(np.float32) * self.scale[n]
-            out[ch] = np.log1p(COMPRESSION * (mag @ filterbank(n)))
+            out[ch] = np.log1p(COMPRESSION * (mag @ filterbank(n, self.tuning_cents)))
         return out
 
 

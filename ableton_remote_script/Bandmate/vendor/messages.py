@@ -143,6 +143,8 @@ MESSAGES = {m.type: m for m in [
                                   "steady (the offline chord network with two seconds of context: about 0.45 s, "
                                   "a few points more accurate); the default falls back to steady where the live "
                                   "network's checkpoint is missing"),
+        ("tuning", "float", False, "cents the music is tuned off A4 = 440 Hz, -50..50 (an analysis' tuning.cents; "
+                                   "default 0): the chord bands follow it"),
     ], [
         Field("session", "str", "the session id; its events on topic 'live' carry it"),
         Field("latency", "str", "the engine the session runs: steady | fast"),
