@@ -154,7 +154,7 @@ class LiveSessions:
             pool.load([name])
         return pool.get(name)
 
-    def _make_tracker_factory(self, model, tuning=0.0):
+    def _make_tracker_factory(self, model, tuning=None):
         from models.analysis.live import LiveChordTracker, LiveInputError
 
         def make(sample_rate, channels, key):
@@ -187,8 +187,8 @@ class LiveSessions:
         latency = requested or DEFAULT_LATENCY
         if latency not in ("steady", "fast"):
             raise _bad("field 'latency': must be 'steady' or 'fast'")
-        tuning = p.get("tuning", 0.0)
-        if not -50.0 <= tuning <= 50.0:
+        tuning = p.get("tuning")   # None: the tracker reads it from the first seconds of sound
+        if tuning is not None and not -50.0 <= tuning <= 50.0:
             raise _bad("field 'tuning': must be -50..50 cents")
         idle_s = p.get("idle_timeout", self.idle_s)
         if not 0 < idle_s <= 3600:

@@ -143,8 +143,9 @@ MESSAGES = {m.type: m for m in [
                                   "steady (the offline chord network with two seconds of context: about 0.45 s, "
                                   "a few points more accurate); the default falls back to steady where the live "
                                   "network's checkpoint is missing"),
-        ("tuning", "float", False, "cents the music is tuned off A4 = 440 Hz, -50..50 (an analysis' tuning.cents; "
-                                   "default 0): the chord bands follow it"),
+        ("tuning", "float", False, "cents the music is tuned off A4 = 440 Hz, -50..50 (an analysis' tuning.cents): "
+                                   "the chord bands follow it; default: read from the first 5 s of sound, a "
+                                   "'tuning' event when the bands move (8 cents or more)"),
     ], [
         Field("session", "str", "the session id; its events on topic 'live' carry it"),
         Field("latency", "str", "the engine the session runs: steady | fast"),
@@ -154,8 +155,8 @@ MESSAGES = {m.type: m for m in [
               "{session, type: chord, label (Harte), root, quality, bass, roman_numeral, function, key, "
               "confidence, time (audio seconds of the change), beat (DAW beat when live_clock was sent), "
               "emitted_at (audio seconds when it was decided), server_time (wall clock)}; {type: key, key, "
-              "confidence, time}; {type: started | ended (reason: stopped, idle, device_lost, error, "
-              "daemon_stopping) | clipping | xrun | sample_rate_changed}."),
+              "confidence, time}; {type: tuning, cents, a4_hz, time}; {type: started | ended (reason: stopped, "
+              "idle, device_lost, error, daemon_stopping) | clipping | xrun | sample_rate_changed}."),
     _m("live_push", [
         ("session", "str", True, "a live session (source push)"),
         ("audio", "str", True, "base64 of interleaved little-endian samples, (frames x channels)"),

@@ -629,7 +629,7 @@ def test_command_line_sends_commands_to_the_script(bm_daemon, make_surface, caps
 
 def test_live_session_follows_the_analysed_tuning(make_surface):
     host, surface = make_surface(_free_udp_port())
-    assert "tuning" not in surface.live.start_params()            # nothing analysed yet: A440
+    assert "tuning" not in surface.live.start_params()            # nothing analysed yet: the daemon reads it
     surface.analysis.last = {"job_id": "j1", "song": {"tuning": {"a4_hz": 432.0, "cents": -31.8}},
                              "clip": {"length": 16.0}}
     params = surface.live.start_params()
@@ -637,4 +637,4 @@ def test_live_session_follows_the_analysed_tuning(make_surface):
     surface.settings["live_tuning"] = 12
     assert surface.live.start_params()["tuning"] == 12.0          # the setting wins
     surface.settings["live_tuning"] = "sharp"
-    assert "tuning" not in surface.live.start_params()            # not a number: A440, no crash
+    assert "tuning" not in surface.live.start_params()            # not a number: the daemon reads it, no crash

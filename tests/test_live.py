@@ -566,3 +566,34 @@ def test_live_start_takes_a_tuning(daemon, song, tmp_path):
         assert c.request("ping")["pong"] == "pong"
     import soundfile as sf
     assert _score(events, flat_truth, sf.info(flat).duration)[0] > 0.4
+
+
+def test_tracker_reads_the_tuning_itself_when_not_told(song, tmp_path):
+    """Not told (tuning_cents=None), the tracker reads the flat song's tuning after 5 s of sound, says so in a
+    'tuning' event and reads on with moved bands; at A440 it leaves the bands alone."""
+    import soundfile as sf
+
+    from models.analysis.live import AUTO_TUNING_S, LiveChordTracker
+    from models.analysis.live_net import load_live_model
+
+    model = load_live_model()
+    if model is None:
+        pytest.skip("no live chord checkpoint (bandmate train live)")
+    path, truth = song
+    flat, flat_truth = _flat_copy(path, truth, -40, str(tmp_path))
+
+    def stream(p, tuning):
+        x, sr = sf.read(p, dtype="float32", always_2d=True)
+        tr = LiveChordTracker(model, sr, channels=x.shape[1], tuning_cents=tuning)
+        events = []
+        for a in range(0, len(x), 1024):
+            events += tr.push(x[a:a + 1024])
+        return events + tr.flush(), tr, len(x) / sr
+    events, tr, dur = stream(flat, None)
+    tunings = [e for e in events if e["type"] == "tuning"]
+    assert len(tunings) == 1 and abs(tunings[0]["cents"] + 40) < 5 and tunings[0]["time"] >= AUTO_TUNING_S
+    assert tr.tuning_cents == pytest.approx(tunings[0]["cents"], abs=0.05)
+    untold, _, _ = stream(flat, 0.0)
+    assert _score(events, flat_truth, dur)[0] > _score(untold, flat_truth, dur)[0]
+    events, tr, _ = stream(path, None)
+    assert not [e for e in events if e["type"] == "tuning"] and tr.tuning_cents == 0.0

@@ -90,7 +90,7 @@ class LiveChordsHandler(Handler):
             tuning = ((last.get("song") or {}).get("tuning") or {}).get("cents")
         try:
             params["tuning"] = max(-50.0, min(50.0, float(tuning)))
-        except (TypeError, ValueError):   # none known, or a setting that is not a number: A440
+        except (TypeError, ValueError):   # none known, or a setting that is not a number: the daemon reads it
             pass
         return params
 

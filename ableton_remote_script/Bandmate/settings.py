@@ -21,7 +21,7 @@ DEFAULTS = {
     "live_device": "",            # that device's name or index ('' = the system default input)
     "live_key": "",               # read Roman numerals in this key ('' = tracked)
     "live_latency": "",           # '' = the daemon's default (fast); 'steady': the offline chord network (slower)
-    "live_tuning": "",            # cents off A4 = 440 Hz; '' = the last analysis' tuning (none yet: 440 Hz)
+    "live_tuning": "",            # cents off A4 = 440 Hz; '' = the last analysis' (none yet: the daemon reads it)
     "clock_interval": 0.2,        # seconds between live_clock messages while a live session runs
     "live_clip_name": False,      # also write the current chord into the selected clip's name while live
     "generate_stems": "drums,bass,keys,melody",

@@ -56,6 +56,8 @@ CAUSAL_PENALTY = 4.0
 CAUSAL_CONFIRM = 2
 CAUSAL_REACT_S = 0.04
 SILENCE_RMS = 1e-4
+AUTO_TUNING_S = 5.0     # seconds of sounding audio the tracker listens to before it reads the tuning itself
+AUTO_TUNING_MIN = 8.0   # cents: a smaller offset is left alone (half-semitone bands do not mind it)
 
 
 class LiveInputError(ValueError):
@@ -66,7 +68,9 @@ class LiveChordTracker:
     """Streaming chord recogniser. `model` is the chord network (chords.build_model, loaded); `sr_in` the
     pushed audio's sample rate in Hz; `key` a key label ('Eb:major') to read Roman numerals in (kept fixed;
     without it the key is tracked online); `channels` the channel count every block must have (None: any).
-    `tuning_cents` moves the bands off A440 with the music (an analysis' `tuning.cents`; default 0).
+    `tuning_cents` moves the bands off A440 with the music (an analysis' `tuning.cents`; default 0); None reads
+    it from the first `AUTO_TUNING_S` seconds of sounding audio (frames before that are read at A440) and, when
+    it is at least `AUTO_TUNING_MIN` cents off, moves the bands and emits a 'tuning' event.
     `sure` (None: off) lets a new chord whose probability at its decision frame is at least `sure` skip the
     hysteresis (0.7 on songbook test songs: -40 ms p50, +0.02 changes per true change). `window_s` bounds the
     cached history (seconds). Defaults (penalty 2, confirm 3) were chosen on 10 songbook
@@ -80,7 +84,7 @@ class LiveChordTracker:
                  sure: float | None = None, react_s: float | None = None, beat_window_s: float = 0.12,
                  min_prob: float | None = None, on_beat: float | None = None, off_beat: float | None = None,
                  beat_relief: int = 0, key_window_s: float = 30.0, key_hold_s: float = 4.0,
-                 tuning_cents: float = 0.0):
+                 tuning_cents: float | None = 0.0):
         import soxr
         import torch
 
@@ -119,6 +123,8 @@ class LiveChordTracker:
         self.beat_relief = max(0, int(beat_relief))
         self.resampler = soxr.ResampleStream(self.sr_in, MODEL_SR, 1, dtype="float32") \
             if self.sr_in != MODEL_SR else None
+        self.tuning_pending = [] if tuning_cents is None else None   # sounding audio heard so far (auto)
+        tuning_cents = 0.0 if tuning_cents is None else tuning_cents
         if not -50.0 <= tuning_cents <= 50.0:
             raise LiveInputError("tuning %r cents is out of range (-50..50)" % (tuning_cents,))
         self.tuning_cents = float(tuning_cents)
@@ -220,8 +226,34 @@ class LiveChordTracker:
         if self.resampler is not None:
             mono = self.resampler.resample_chunk(mono)
         self.buf = np.concatenate([self.buf, mono.astype(np.float32)])
+        if self.tuning_pending is not None:
+            events += self._listen_for_tuning(mono)
         events += self._frames()
         return events
+
+    def _listen_for_tuning(self, mono: np.ndarray) -> list[dict]:
+        """Auto tuning: gather sounding audio; after AUTO_TUNING_S of it, read the tuning once."""
+        from .features import estimate_tuning
+
+        if len(mono) and float(np.sqrt(np.mean(mono ** 2))) > SILENCE_RMS:
+            self.tuning_pending.append(mono.astype(np.float32))
+        if sum(len(m) for m in self.tuning_pending) < AUTO_TUNING_S * MODEL_SR:
+            return []
+        cents = estimate_tuning(np.concatenate(self.tuning_pending), MODEL_SR)
+        self.tuning_pending = None
+        if abs(cents) < AUTO_TUNING_MIN:
+            return []
+        self.set_tuning(cents)
+        return [{"type": "tuning", "cents": round(cents, 1), "a4_hz": round(440.0 * 2.0 ** (cents / 1200.0), 2),
+                 "time": round(self.audio_s, 3), "beat": self.beat_at(self.audio_s),
+                 "emitted_at": round(self.audio_s, 3)}]
+
+    def set_tuning(self, cents: float) -> None:
+        """Move the bands to `cents` off A440 from the next frame on."""
+        self.tuning_cents = float(cents)
+        self.fb = log_filterbank(MODEL_SR, N_FFT, 21.0 + self.tuning_cents / 100.0)
+        if self.causal:
+            self.featurizer.tuning_cents = self.tuning_cents
 
     def flush(self) -> list[dict]:
         """End of stream: pad the tail with silence so the last frames are computed; returns their events."""
