@@ -175,7 +175,7 @@ def cmd_generate(c, args):
     for key in ("stems", "key", "meter", "genre", "prompt", "chords", "renderer"):
         if getattr(args, key, None):
             request[key] = getattr(args, key)
-    for key in ("tempo", "bars", "seed", "variations", "complexity"):
+    for key in ("tempo", "bars", "seed", "variations", "complexity", "tuning"):
         if getattr(args, key, None) is not None:
             request[key] = getattr(args, key)
     if args.analysis:
@@ -371,6 +371,8 @@ def build_parser():
     p.add_argument("--no-render", action="store_true", help="MIDI only, no audio")
     p.add_argument("--renderer", choices=["soundfont", "diffusion"], help="audio from FluidSynth (default) or the "
                                                                           "diffusion renderer")
+    p.add_argument("--tuning", type=float, help="render the audio this many cents off A4 = 440 Hz, -50..50 "
+                   "(default: the analysis' tuning, else 440 Hz)")
     p.add_argument("--free", action="store_true", help="switch off the scale/chord-tone/range constraints")
     p.add_argument("--out-dir", help="where the MIDI/WAV files go (default: the daemon's data dir)")
     p.set_defaults(fn=cmd_generate)

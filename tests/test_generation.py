@@ -278,3 +278,24 @@ def test_daemon_generate_job_end_to_end(make_daemon, tmp_path):
         assert c.request("ping")["pong"] == "pong"
     finally:
         c.close()
+
+
+def test_rendered_audio_plays_in_tune_with_the_analysed_recording(tiny_model, tmp_path):
+    """An analysis of a track tuned 30 cents flat: the soundfont render follows it (the audio reads -30 cents),
+    the MIDI the DAW gets does not change; the request's own tuning wins; out of range is an error."""
+    from models.analysis.features import estimate_tuning, load_mono
+
+    song = {"bpm": 100.0, "meter": {"numerator": 4, "denominator": 4}, "key": {"label": "C:major"},
+            "tuning": {"a4_hz": 432.5, "cents": -30.0}}
+    assert build_request({"analysis": "x"}, analysis=song).tuning_cents == -30.0
+    assert build_request({"analysis": "x", "tuning": 12}, analysis=song).tuning_cents == 12.0
+    assert build_request({}).tuning_cents == 0.0
+    with pytest.raises(BandmateError, match="tuning"):
+        build_request({"tuning": 70})
+    req = {"chords": "C F G C", "bars": 4, "tempo": 100, "key": "C", "stems": "keys,bass", "seed": 3}
+    plain = generate(req, tiny_model, out_dir=str(tmp_path / "a440"))
+    flat = generate(dict(req, tuning=-30.0), tiny_model, out_dir=str(tmp_path / "flat"))
+    assert abs(estimate_tuning(load_mono(plain["audio"]))) < 5
+    assert abs(estimate_tuning(load_mono(flat["audio"])) + 30) < 5
+    with open(plain["stems"]["keys"]["midi"], "rb") as a, open(flat["stems"]["keys"]["midi"], "rb") as b:
+        assert a.read() == b.read()

@@ -95,7 +95,7 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
         raise BandmateError("bad_params", "field 'request': must be an object")
     known = {"stems", "tempo", "bpm", "meter", "key", "bars", "chords", "analysis", "genre", "prompt", "complexity",
              "density", "seed", "variations", "temperature", "top_p", "constraints", "render", "sections", "section",
-             "renderer"}
+             "renderer", "tuning"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise _bad(unknown[0], "unknown request field (known: %s)" % ", ".join(sorted(known)))
@@ -160,13 +160,19 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
     renderer = params.get("renderer") or "soundfont"
     if renderer not in ("soundfont", "diffusion"):
         raise _bad("renderer", "must be 'soundfont' or 'diffusion'")
+    tuning = _number(params, "tuning", -50.0, 50.0, None)
+    if tuning is None and analysis is not None:   # play in tune with the analysed recording
+        tuning = ((analysis.get("tuning") or {}).get("cents"))
+    tuning = float(tuning or 0.0)
+    if abs(tuning) >= 0.5 and renderer == "diffusion" and render:
+        notices.append("the diffusion renderer plays at A440; the track is tuned %+.0f cents" % tuning)
     return Request(stems=stems, bpm=bpm, beats_per_bar=bpb, numerator=num, denominator=den, tonic=tonic, mode=mode,
                    bars=n_bars, chords=spans, sections=sections, family=family, prompt=prompt,
                    complexity=complexity, seed=_number(params, "seed", 0, 2 ** 31 - 1, 0, kind=int),
                    variations=_number(params, "variations", 1, MAX_VARIATIONS, 1, kind=int),
                    temperature=_number(params, "temperature", 0.05, 2.0, 0.9),
                    top_p=_number(params, "top_p", 0.1, 1.0, 0.95), constraints=constraints, render=render,
-                   renderer=renderer,
+                   renderer=renderer, tuning_cents=tuning,
                    notices=notices + plan.get("notices", []))
 
 
@@ -328,9 +334,37 @@ OUTPUT_RATE = 48000
 RENDER_THREADS = 2
 
 
-def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: str):
+def tuned_midi(path: str, cents: float, out_path: str) -> str:
+    """A copy of the MIDI file `path` whose every channel is fine-tuned `cents` (-100..100) by the RPN 1 (Channel
+    Fine Tuning) messages at the start of each track, which FluidSynth obeys: the rendered audio plays in tune
+    with a recording off A440. The clips the DAW gets stay untouched."""
+    import mido
+
+    mid = mido.MidiFile(path)
+    value = max(0, min(16383, int(round(8192 + cents / 100.0 * 8192))))
+    for track in mid.tracks:
+        channels = sorted({m.channel for m in track if hasattr(m, "channel")})
+        rpn = []
+        for ch in channels:
+            rpn += [mido.Message("control_change", channel=ch, control=101, value=0, time=0),
+                    mido.Message("control_change", channel=ch, control=100, value=1, time=0),
+                    mido.Message("control_change", channel=ch, control=6, value=value >> 7, time=0),
+                    mido.Message("control_change", channel=ch, control=38, value=value & 127, time=0),
+                    mido.Message("control_change", channel=ch, control=101, value=127, time=0),
+                    mido.Message("control_change", channel=ch, control=100, value=127, time=0)]
+        meta = [i for i, m in enumerate(track) if m.is_meta and m.time == 0]
+        at = (max(meta) + 1) if meta and meta == list(range(len(meta))) else 0
+        track[at:at] = rpn
+    mid.save(out_path)
+    return out_path
+
+
+def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: str, tuning_cents: float = 0.0):
     """Render each stem's MIDI with FluidSynth straight at 48 kHz, one loudness gain for all (mix at -16 LUFS,
-    peak <= 0.98), and write 48 kHz stereo 16-bit WAVs. Returns (soundfont name, loudness LUFS)."""
+    peak <= 0.98), and write 48 kHz stereo 16-bit WAVs; `tuning_cents` off A440 (`tuned_midi`). Returns
+    (soundfont name, loudness LUFS)."""
+    import tempfile
+
     import soundfile as sf
 
     from models.songbook import render
@@ -345,17 +379,26 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
     stems = list(midi_paths)
     lanes = [stems[k::RENDER_THREADS] for k in range(RENDER_THREADS)]   # one warm synth per lane, run at once
 
+    tmp = tempfile.TemporaryDirectory() if abs(tuning_cents) >= 3.0 else None   # 1-2 cents are inaudible
+    if tmp is not None:
+        midi_paths = {s: tuned_midi(p, tuning_cents, os.path.join(tmp.name, "%s.mid" % s))
+                      for s, p in midi_paths.items()}
+
     def lane(k):
         return {s: render.render_midi(midi_paths[s], sf_path, n, rate=OUTPUT_RATE, drain_s=0.25, slot=k)
                 for s in lanes[k]}
 
     audio = {}
-    with ThreadPoolExecutor(RENDER_THREADS) as pool:   # libfluidsynth and libsndfile run without the GIL
-        for part in pool.map(lane, range(RENDER_THREADS)):
-            audio.update(part)
-        mix, scaled, _, lufs = render.normalise({s: audio[s] for s in stems}, rate=OUTPUT_RATE)
-        jobs = [(wav_paths.get(s, mix_path), x) for s, x in list(scaled.items()) + [("__mix__", mix)]]
-        list(pool.map(lambda j: sf.write(j[0], np.clip(j[1], -1, 1), OUTPUT_RATE, subtype="PCM_16"), jobs))
+    try:
+        with ThreadPoolExecutor(RENDER_THREADS) as pool:   # libfluidsynth and libsndfile run without the GIL
+            for part in pool.map(lane, range(RENDER_THREADS)):
+                audio.update(part)
+            mix, scaled, _, lufs = render.normalise({s: audio[s] for s in stems}, rate=OUTPUT_RATE)
+            jobs = [(wav_paths.get(s, mix_path), x) for s, x in list(scaled.items()) + [("__mix__", mix)]]
+            list(pool.map(lambda j: sf.write(j[0], np.clip(j[1], -1, 1), OUTPUT_RATE, subtype="PCM_16"), jobs))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
     return name, lufs
 
 
@@ -425,7 +468,7 @@ def generate(params: dict, model, planner=None, analysis: dict | None = None, ou
                 font, lufs = render_diffusion(diffusion, {s: notes[s] for s in req.stems}, req, wavs, mix_wav,
                                               seed=seed)
             else:
-                font, lufs = render_audio(midi_paths, seconds, wavs, mix_wav)
+                font, lufs = render_audio(midi_paths, seconds, wavs, mix_wav, tuning_cents=req.tuning_cents)
             for s in req.stems:
                 stems[s]["audio"] = wavs[s]
             entry.update({"audio": os.path.join(out_dir, "mix_%s%s.wav" % (base, suffix)), "soundfont": font,
