@@ -239,7 +239,7 @@ class LiveChordTracker:
             self.tuning_pending.append(mono.astype(np.float32))
         if sum(len(m) for m in self.tuning_pending) < AUTO_TUNING_S * MODEL_SR:
             return []
-        cents = estimate_tuning(np.concatenate(self.tuning_pending), MODEL_SR)
+        cents = estimate_tuning(np.concatenate(self.tuning_pending), MODEL_SR, max_frames=60)   # ~4 ms, one push
         self.tuning_pending = None
         if abs(cents) < AUTO_TUNING_MIN:
             return []
