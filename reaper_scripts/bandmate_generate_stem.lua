@@ -185,6 +185,8 @@ local function main()
   if key then request.key = key:gsub("%s+", ":") end
   local chords = input.chords ~= "" and input.chords or bm.get_state("chords")
   if chords and chords ~= "" then request.chords = chords end
+  local tuning = tonumber(bm.get_state("tuning") or "")   -- render in tune with the analysed item
+  if tuning then request.tuning = tuning end
   if input.genre ~= "" then request.genre = input.genre end
   if input.prompt ~= "" then request.prompt = input.prompt end
   if input.render:lower():sub(1, 1) == "n" then request.render = false end -- MIDI only: much quicker on a CPU

@@ -394,7 +394,7 @@ def test_generate_request_and_insertion_with_a_stub_client(reaper):
     configure(reaper.dir, reaper.work, command=[sys.executable, stub])
     reaper.S.num, reaper.S.den = 3, 4
     reaper.S.cursor = 6.0
-    reaper.S.proj_ext.Bandmate = reaper.table({"key": "A:minor", "chords": "Am | F | C G | E7"})
+    reaper.S.proj_ext.Bandmate = reaper.table({"key": "A:minor", "chords": "Am | F | C G | E7", "tuning": "-31.8"})
     reaper.F.queue_input(True, "drums,bass\n4\nfunk\nlaid back, with ghost notes\n\n")
     no_error(reaper.run(script(reaper, "bandmate_generate_stem.lua")))
     assert reaper.S.input_prompts[1].defaults.split("\n")[4] == "A:minor"  # the analysed key is the default
@@ -407,7 +407,7 @@ def test_generate_request_and_insertion_with_a_stub_client(reaper):
     request = json.loads(argv[argv.index("--request") + 1])
     assert request == {"stems": ["drums", "bass"], "bars": 4, "tempo": PROJECT_BPM, "meter": "3/4",
                        "key": "A:minor", "chords": "Am | F | C G | E7", "genre": "funk",
-                       "prompt": "laid back, with ghost notes"}
+                       "prompt": "laid back, with ghost notes", "tuning": -31.8}   # in tune with the analysed item
     assert "--json" in argv and argv[argv.index("--out-dir") + 1] == job
     names = [t.name for t in reaper.tracks()]
     assert names == ["Bandmate drums", "Bandmate bass", "Bandmate audio"]
