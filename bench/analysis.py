@@ -129,7 +129,9 @@ def ground_truth(jams_path: str) -> dict:
 
 def detuned_truth(gt: dict, ratio: float) -> dict:
     """The ground truth of a song played `ratio` times faster (and higher): times / ratio, tempo x ratio."""
-    out = dict(gt, duration=gt["duration"] / ratio)
+    out = dict(gt)
+    if "duration" in gt:
+        out["duration"] = gt["duration"] / ratio
     for field in ("beats", "downbeats"):
         if field in gt:
             out[field] = [t / ratio for t in gt[field]]

@@ -44,8 +44,8 @@ def stream_song(model, path, block, clock=None, **tracker_kw):
     from models.analysis.live import LiveChordTracker
 
     x, sr = sf.read(path, dtype="float32", always_2d=True)
-    # as the daemon runs a session that is not told the tuning: read from the first seconds of sound
-    tr = LiveChordTracker(model, sr, channels=x.shape[1], **dict({"tuning_cents": None}, **tracker_kw))
+    tracker_kw.setdefault("tuning_cents", None)   # as the daemon runs an untold session: read from the first 5 s
+    tr = LiveChordTracker(model, sr, channels=x.shape[1], **tracker_kw)
     events, worst = [], 0.0
     if clock is not None:
         tr.push_clock(clock[0], clock[1], True)

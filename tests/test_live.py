@@ -514,23 +514,18 @@ def test_default_engine_falls_back_to_steady_without_the_live_network():
 
 
 def _flat_copy(path, truth, cents, folder):
-    """The song resampled `cents` off pitch (and as much slower or faster), with its truth's times moved."""
-    import soundfile as sf
-    import soxr
+    """The song resampled `cents` off pitch (and as much slower or faster), with its chords' times moved."""
+    from bench.analysis import detuned_audio, detuned_truth
 
-    y, sr = sf.read(path, dtype="float32")
-    ratio = 2.0 ** (cents / 1200.0)
-    out = os.path.join(folder, "detuned.wav")
-    sf.write(out, soxr.resample(y, sr * ratio, sr), sr)
-    return out, {"chords": [dict(c, start=c["start"] / ratio, end=c["end"] / ratio) for c in truth["chords"]]}
+    return (detuned_audio(path, cents, folder),
+            detuned_truth({"chords": truth["chords"]}, 2.0 ** (cents / 1200.0)))
 
 
 def test_tuning_moves_the_live_bands_with_the_music(song, tmp_path):
     """The song played 40 cents flat through the default (fast) engine: told the tuning, the tracker reads it
     about as well as the song at A440, and better than untold (this 20 s song: 0.57 against 0.42 alone, 0.53
     against 0.48 after the rest of the suite has run in the process; ignoring the tuning would read the same)."""
-    import soundfile as sf
-
+    from bench.live import stream_song
     from models.analysis.live import LiveChordTracker
     from models.analysis.live_net import load_live_model
 
@@ -541,12 +536,8 @@ def test_tuning_moves_the_live_bands_with_the_music(song, tmp_path):
     flat, flat_truth = _flat_copy(path, truth, -40, str(tmp_path))
 
     def read(p, ref, tuning):
-        x, sr = sf.read(p, dtype="float32", always_2d=True)
-        tr = LiveChordTracker(model, sr, channels=x.shape[1], tuning_cents=tuning)
-        events = []
-        for a in range(0, len(x), 1024):
-            events += tr.push(x[a:a + 1024])
-        return _score(events + tr.flush(), ref, len(x) / sr)[0]
+        events, _, duration, _ = stream_song(model, p, 1024, tuning_cents=tuning)
+        return _score(events, ref, duration)[0]
     scores = {"plain": read(flat, flat_truth, 0.0), "told": read(flat, flat_truth, -40.0),
               "a440": read(path, truth, 0.0)}
     assert scores["told"] > scores["plain"], scores
@@ -571,9 +562,8 @@ def test_live_start_takes_a_tuning(daemon, song, tmp_path):
 def test_tracker_reads_the_tuning_itself_when_not_told(song, tmp_path):
     """Not told (tuning_cents=None), the tracker reads the flat song's tuning after 5 s of sound, says so in a
     'tuning' event and reads on with moved bands; at A440 it leaves the bands alone."""
-    import soundfile as sf
-
-    from models.analysis.live import AUTO_TUNING_S, LiveChordTracker
+    from bench.live import stream_song
+    from models.analysis.live import AUTO_TUNING_S
     from models.analysis.live_net import load_live_model
 
     model = load_live_model()
@@ -583,12 +573,7 @@ def test_tracker_reads_the_tuning_itself_when_not_told(song, tmp_path):
     flat, flat_truth = _flat_copy(path, truth, -40, str(tmp_path))
 
     def stream(p, tuning):
-        x, sr = sf.read(p, dtype="float32", always_2d=True)
-        tr = LiveChordTracker(model, sr, channels=x.shape[1], tuning_cents=tuning)
-        events = []
-        for a in range(0, len(x), 1024):
-            events += tr.push(x[a:a + 1024])
-        return events + tr.flush(), tr, len(x) / sr
+        return stream_song(model, p, 1024, tuning_cents=tuning)[:3]
     events, tr, dur = stream(flat, None)
     tunings = [e for e in events if e["type"] == "tuning"]
     assert len(tunings) == 1 and abs(tunings[0]["cents"] + 40) < 5 and tunings[0]["time"] >= AUTO_TUNING_S

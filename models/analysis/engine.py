@@ -167,7 +167,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
         return _finish_symbolic(song, ctx, opts, out_dir, stages, midi_stem_notes(path))
 
     from .audio import describe_source, probe
-    from .features import MODEL_SR, MonoResampler, chroma, estimate_tuning, log_freq_spectrogram
+    from .features import MODEL_SR, MonoResampler, chroma, estimate_tuning, log_freq_spectrogram, tuning_description
 
     stages = _Stages(progress)
     models = models if models is not None else default_models()
@@ -185,7 +185,7 @@ def analyze_file(path: str, start: float | None = None, end: float | None = None
     # Recordings are often off A440 (a quarter tone flat reads as no chord at all): the bands follow the music.
     cents = estimate_tuning(y, MODEL_SR)
     if len(y) >= MODEL_SR:
-        song["tuning"] = {"a4_hz": round(440.0 * 2.0 ** (cents / 1200.0), 2), "cents": round(cents, 1)}
+        song["tuning"] = tuning_description(cents)
     spec, spec_times = log_freq_spectrogram(y, MODEL_SR, tuning_cents=cents)
 
     stages("chords", 0.4)

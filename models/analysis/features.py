@@ -78,12 +78,13 @@ def stft_magnitude(y: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray |
 
 
 def log_filterbank(sr: int, n_fft: int, fmin_midi: float = 21.0, n_bins: int = 88 * 2,
-                   bins_per_semitone: int = 2) -> np.ndarray:
+                   bins_per_semitone: int = 2, tuning_cents: float = 0.0) -> np.ndarray:
     """Triangular filters centred on pitches fmin_midi, fmin_midi + 1/bins_per_semitone, ... (MIDI numbers),
-    each spanning its neighbours' centres. Filters narrower than one FFT bin fall back to the nearest bin, so
-    low notes keep energy. Returns (n_fft // 2 + 1, n_bins)."""
+    each spanning its neighbours' centres, all moved `tuning_cents` off A440 (the music's tuning,
+    `estimate_tuning`). Filters narrower than one FFT bin fall back to the nearest bin, so low notes keep energy.
+    Returns (n_fft // 2 + 1, n_bins)."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    centres = midi_to_hz(fmin_midi + np.arange(-1, n_bins + 1) / bins_per_semitone)
+    centres = midi_to_hz(fmin_midi + tuning_cents / 100.0 + np.arange(-1, n_bins + 1) / bins_per_semitone)
     fb = np.zeros((len(freqs), n_bins), dtype=np.float32)
     for b in range(n_bins):
         lo, mid, hi = centres[b], centres[b + 1], centres[b + 2]
@@ -120,8 +121,8 @@ def estimate_tuning(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 8192, max_fr
         return 0.0
     la, lb, lc = (np.log(m[f_idx, b_idx + k] + 1e-12) for k in (0, 1, 2))
     denom = la - 2 * lb + lc
-    shift = np.where(np.abs(denom) > 1e-12, 0.5 * (la - lc) / np.where(denom == 0, 1, denom), 0.0)
-    freq = (lo - 1 + b_idx + 1 + np.clip(shift, -0.5, 0.5)) * sr / n_fft
+    shift = 0.5 * (la - lc) / np.where(np.abs(denom) > 1e-12, denom, np.inf)   # a flat top: no shift
+    freq = (lo + b_idx + np.clip(shift, -0.5, 0.5)) * sr / n_fft
     cents = 1200.0 * np.log2(freq / 440.0)
     offset = (cents + 50.0) % 100.0 - 50.0
     weight = m[f_idx, b_idx + 1]
@@ -134,6 +135,11 @@ def estimate_tuning(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 8192, max_fr
     return float(mean * 100.0 / (2 * np.pi))
 
 
+def tuning_description(cents: float) -> dict:
+    """The song description's `tuning` (and the live 'tuning' event's fields) for an offset from A440 in cents."""
+    return {"a4_hz": round(440.0 * 2.0 ** (cents / 1200.0), 2), "cents": round(cents, 1)}
+
+
 def log_freq_spectrogram(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 4096, hop: int = 2205,
                          fmin_midi: float = 21.0, n_bins: int = 176, bins_per_semitone: int = 2,
                          compression: float = 100.0, tuning_cents: float = 0.0):
@@ -141,8 +147,8 @@ def log_freq_spectrogram(y: np.ndarray, sr: int = MODEL_SR, n_fft: int = 4096, h
     22.05 kHz, A0 (MIDI 21) upwards in half-semitone bins over 88 keys. `tuning_cents` moves every band by
     that much (the music's tuning, `estimate_tuning`), so a recording at A4 = 432 Hz fills the bands an A440
     one does. Returns (features (frames, n_bins), frame times in seconds)."""
-    spec = stft_magnitude(y, n_fft, hop, filterbank=log_filterbank(sr, n_fft, fmin_midi + tuning_cents / 100.0,
-                                                                    n_bins, bins_per_semitone))
+    spec = stft_magnitude(y, n_fft, hop, filterbank=log_filterbank(sr, n_fft, fmin_midi, n_bins, bins_per_semitone,
+                                                                    tuning_cents))
     times = np.arange(spec.shape[0]) * hop / float(sr)
     return np.log1p(compression * spec).astype(np.float32), times
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from . import live_net
 from .chords import N_STATES, state_label, state_log_probs
-from .features import MODEL_SR, log_filterbank
+from .features import MODEL_SR, estimate_tuning, log_filterbank, tuning_description
 
 N_FFT = 4096
 FRAME_HOP_S = 0.1  # the network's frame spacing (10 frames/s)
@@ -124,11 +124,10 @@ class LiveChordTracker:
         self.resampler = soxr.ResampleStream(self.sr_in, MODEL_SR, 1, dtype="float32") \
             if self.sr_in != MODEL_SR else None
         self.tuning_pending = [] if tuning_cents is None else None   # sounding audio heard so far (auto)
+        self.tuning_heard = 0                                          # its samples
         tuning_cents = 0.0 if tuning_cents is None else tuning_cents
         if not -50.0 <= tuning_cents <= 50.0:
             raise LiveInputError("tuning %r cents is out of range (-50..50)" % (tuning_cents,))
-        self.tuning_cents = float(tuning_cents)
-        self.fb = log_filterbank(MODEL_SR, N_FFT, 21.0 + self.tuning_cents / 100.0)
         self.win = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self.scale = np.float32(2.0 / self.win.sum())
         # audio ring: samples at 22.05 kHz from absolute sample index `buf_start`; the signal is zero-padded by
@@ -162,12 +161,13 @@ class LiveChordTracker:
         self.closed = False
         if self.causal:
             self.net = live_net.StreamingLiveNet(self.model)
-            self.featurizer = live_net.FrameFeatures(self.tuning_cents)
+            self.featurizer = live_net.FrameFeatures()
             self.decoder = OnlineChordDecoder(self.penalty, self.confirm, min_prob=self.min_prob,
                                               on_beat=self.on_beat, off_beat=self.off_beat)
             self.buf = np.zeros(live_net.N_LONG, dtype=np.float32)
             self.buf_start = -live_net.N_LONG
             self.next_frame = 1
+        self.set_tuning(tuning_cents)
 
     # -- time ------------------------------------------------------------------------------------------------
     @property
@@ -233,25 +233,23 @@ class LiveChordTracker:
 
     def _listen_for_tuning(self, mono: np.ndarray) -> list[dict]:
         """Auto tuning: gather sounding audio; after AUTO_TUNING_S of it, read the tuning once."""
-        from .features import estimate_tuning
-
         if len(mono) and float(np.sqrt(np.mean(mono ** 2))) > SILENCE_RMS:
             self.tuning_pending.append(mono.astype(np.float32))
-        if sum(len(m) for m in self.tuning_pending) < AUTO_TUNING_S * MODEL_SR:
+            self.tuning_heard += len(mono)
+        if self.tuning_heard < AUTO_TUNING_S * MODEL_SR:
             return []
         cents = estimate_tuning(np.concatenate(self.tuning_pending), MODEL_SR, max_frames=60)   # ~4 ms, one push
         self.tuning_pending = None
         if abs(cents) < AUTO_TUNING_MIN:
             return []
         self.set_tuning(cents)
-        return [{"type": "tuning", "cents": round(cents, 1), "a4_hz": round(440.0 * 2.0 ** (cents / 1200.0), 2),
-                 "time": round(self.audio_s, 3), "beat": self.beat_at(self.audio_s),
-                 "emitted_at": round(self.audio_s, 3)}]
+        return [dict(tuning_description(cents), type="tuning", time=round(self.audio_s, 3),
+                     beat=self.beat_at(self.audio_s), emitted_at=round(self.audio_s, 3))]
 
     def set_tuning(self, cents: float) -> None:
         """Move the bands to `cents` off A440 from the next frame on."""
         self.tuning_cents = float(cents)
-        self.fb = log_filterbank(MODEL_SR, N_FFT, 21.0 + self.tuning_cents / 100.0)
+        self.fb = log_filterbank(MODEL_SR, N_FFT, tuning_cents=self.tuning_cents)
         if self.causal:
             self.featurizer.tuning_cents = self.tuning_cents
 

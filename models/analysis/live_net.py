@@ -41,7 +41,7 @@ def filterbank(n_fft: int, tuning_cents: float = 0.0) -> np.ndarray:
     """The 176 half-semitone bands for an `n_fft` window, moved `tuning_cents` off A440 (cached)."""
     key = (n_fft, round(float(tuning_cents), 3))
     if key not in _FB:
-        _FB[key] = log_filterbank(MODEL_SR, n_fft, 21.0 + key[1] / 100.0)
+        _FB[key] = log_filterbank(MODEL_SR, n_fft, tuning_cents=key[1])
     return _FB[key]
 
 

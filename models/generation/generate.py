@@ -164,7 +164,7 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
     if tuning is None and analysis is not None:   # play in tune with the analysed recording
         tuning = ((analysis.get("tuning") or {}).get("cents"))
     tuning = float(tuning or 0.0)
-    if abs(tuning) >= 0.5 and renderer == "diffusion" and render:
+    if abs(tuning) >= TUNING_MIN_CENTS and renderer == "diffusion" and render:
         notices.append("the diffusion renderer plays at A440; the track is tuned %+.0f cents" % tuning)
     return Request(stems=stems, bpm=bpm, beats_per_bar=bpb, numerator=num, denominator=den, tonic=tonic, mode=mode,
                    bars=n_bars, chords=spans, sections=sections, family=family, prompt=prompt,
@@ -332,6 +332,7 @@ def best_soundfont():
 
 OUTPUT_RATE = 48000
 RENDER_THREADS = 2
+TUNING_MIN_CENTS = 3.0   # a track closer than this to A440 is rendered at A440 (1-2 cents are inaudible)
 
 
 def tuned_midi(path: str, cents: float, out_path: str) -> str:
@@ -352,9 +353,8 @@ def tuned_midi(path: str, cents: float, out_path: str) -> str:
                     mido.Message("control_change", channel=ch, control=38, value=value & 127, time=0),
                     mido.Message("control_change", channel=ch, control=101, value=127, time=0),
                     mido.Message("control_change", channel=ch, control=100, value=127, time=0)]
-        meta = [i for i, m in enumerate(track) if m.is_meta and m.time == 0]
-        at = (max(meta) + 1) if meta and meta == list(range(len(meta))) else 0
-        track[at:at] = rpn
+        at = next((i for i, m in enumerate(track) if not (m.is_meta and m.time == 0)), len(track))
+        track[at:at] = rpn   # after the track's leading meta events (name, tempo), before its first note
     mid.save(out_path)
     return out_path
 
@@ -379,7 +379,7 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
     stems = list(midi_paths)
     lanes = [stems[k::RENDER_THREADS] for k in range(RENDER_THREADS)]   # one warm synth per lane, run at once
 
-    tmp = tempfile.TemporaryDirectory() if abs(tuning_cents) >= 3.0 else None   # 1-2 cents are inaudible
+    tmp = tempfile.TemporaryDirectory() if abs(tuning_cents) >= TUNING_MIN_CENTS else None
     if tmp is not None:
         midi_paths = {s: tuned_midi(p, tuning_cents, os.path.join(tmp.name, "%s.mid" % s))
                       for s, p in midi_paths.items()}
