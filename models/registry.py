@@ -114,11 +114,7 @@ def _load_soundfont(device):
     name, path = best_soundfont()
     if path is None:
         raise ModelUnavailable("no General MIDI soundfont (install fluid-soundfont-gm, or pip install pretty_midi)")
-    if render._lib() is not None:
-        from models.generation.generate import OUTPUT_RATE, RENDER_THREADS
-
-        for slot in range(RENDER_THREADS):
-            render._synth(path, OUTPUT_RATE, slot)
+    render.preload(path)
     return {"name": name, "path": path}
 
 

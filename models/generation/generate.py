@@ -377,7 +377,7 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
 
     n = int((seconds + 1.5) * OUTPUT_RATE)
     stems = list(midi_paths)
-    lanes = [stems[k::RENDER_THREADS] for k in range(RENDER_THREADS)]   # one warm synth per lane, run at once
+    lanes = [stems[k::RENDER_THREADS] for k in range(RENDER_THREADS)]   # lanes run at once, a synth per stem
 
     tmp = tempfile.TemporaryDirectory() if abs(tuning_cents) >= TUNING_MIN_CENTS else None
     if tmp is not None:
@@ -385,7 +385,7 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
                       for s, p in midi_paths.items()}
 
     def lane(k):
-        return {s: render.render_midi(midi_paths[s], sf_path, n, rate=OUTPUT_RATE, drain_s=0.25, slot=k)
+        return {s: render.render_midi(midi_paths[s], sf_path, n, rate=OUTPUT_RATE)
                 for s in lanes[k]}
 
     audio = {}

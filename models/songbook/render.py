@@ -1,7 +1,10 @@
 """Audio from MIDI with FluidSynth, loudness normalisation, FLAC writing.
 
-Rendering uses libfluidsynth through ctypes (one synth per soundfont kept warm per process, its MIDI player on
-the sample clock, `fluid_synth_write_float`), so a soundfont is loaded once per worker instead of once per stem.
+Rendering uses libfluidsynth through ctypes: every file gets a fresh synth with its MIDI player on the sample
+clock (`fluid_synth_write_float`), so the same file renders the same samples whatever was rendered before it (a
+reused synth carries its chorus and reverb state, and the phase of its sample blocks, from one file to the next).
+One idle synth per soundfont stays loaded per process (`preload`), so that libfluidsynth's sample cache keeps the
+soundfont's samples in memory and a fresh synth loads it in tens of milliseconds instead of seconds.
 Where the library cannot be loaded it falls back to the `fluidsynth` program (`-ni -F out.wav`), slower.
 Audio is float32, samples x 2 channels, 44.1 kHz.
 """
@@ -13,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 import soundfile as sf
@@ -61,6 +65,7 @@ class _Lib:
         sig = {"new_fluid_settings": (vp, []), "fluid_settings_setnum": (ci, [vp, cp, cd]),
                "fluid_settings_setint": (ci, [vp, cp, ci]), "fluid_settings_setstr": (ci, [vp, cp, cp]),
                "new_fluid_synth": (vp, [vp]), "fluid_synth_sfload": (ci, [vp, cp, ci]),
+               "delete_fluid_synth": (None, [vp]), "delete_fluid_settings": (None, [vp]),
                "new_fluid_player": (vp, [vp]), "fluid_player_add": (ci, [vp, cp]), "fluid_player_play": (ci, [vp]),
                "fluid_player_stop": (ci, [vp]), "delete_fluid_player": (None, [vp]),
                "fluid_synth_write_float": (ci, [vp, ci, vp, ci, ci, vp, ci, ci]),
@@ -72,7 +77,8 @@ class _Lib:
 
 
 _LIB: _Lib | None = None
-_SYNTHS: dict[tuple, int] = {}
+_HELD: dict[str, tuple] = {}     # soundfont path -> (settings, synth) kept loaded
+_HELD_LOCK = threading.Lock()
 
 
 def _lib() -> _Lib | None:
@@ -91,11 +97,8 @@ def check_fluidsynth() -> None:
         raise RuntimeError("fluidsynth not found: install the Debian package fluidsynth")
 
 
-def _synth(sf_path: str, rate: int = SAMPLE_RATE, slot: int = 0) -> int:
-    """A warm synth with `sf_path` loaded (one per soundfont, sample rate and slot per process; separate slots
-    let threads render at once)."""
-    if (sf_path, rate, slot) in _SYNTHS:
-        return _SYNTHS[(sf_path, rate, slot)]
+def _new_synth(sf_path: str, rate: int = SAMPLE_RATE) -> tuple:
+    """(settings, synth) with `sf_path` loaded; the caller deletes both (`_delete`)."""
     L = _lib().lib
     st = L.new_fluid_settings()
     L.fluid_settings_setnum(st, b"synth.sample-rate", float(rate))
@@ -105,25 +108,42 @@ def _synth(sf_path: str, rate: int = SAMPLE_RATE, slot: int = 0) -> int:
     L.fluid_settings_setstr(st, b"player.timing-source", b"sample")
     L.fluid_settings_setint(st, b"synth.lock-memory", 0)
     syn = L.new_fluid_synth(st)
-    if L.fluid_synth_sfload(syn, sf_path.encode(), 1) < 0:
+    if not syn or L.fluid_synth_sfload(syn, sf_path.encode(), 1) < 0:
+        _delete((st, syn))
         raise RuntimeError(f"fluidsynth could not load soundfont {sf_path}")
-    _SYNTHS[(sf_path, rate, slot)] = syn
-    return syn
+    return st, syn
 
 
-def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_RATE,
-                drain_s: float = 2.0, slot: int = 0) -> np.ndarray:
-    """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2) at `rate` Hz.
-    `drain_s` seconds of silence are rendered first so the previous file's reverb tail has died away."""
+def _delete(pair: tuple) -> None:
+    L = _lib().lib
+    st, syn = pair
+    if syn:
+        L.delete_fluid_synth(syn)
+    L.delete_fluid_settings(st)
+
+
+def preload(sf_path: str) -> bool:
+    """Keep `sf_path` loaded in this process (an idle synth holds it in libfluidsynth's sample cache), so every
+    render with it starts fast. False where libfluidsynth is absent (the program fallback loads per file)."""
+    if _lib() is None:
+        return False
+    with _HELD_LOCK:
+        if sf_path not in _HELD:
+            _HELD[sf_path] = _new_synth(sf_path)
+    return True
+
+
+def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Render `midi_path` with `sf_path` to exactly `n_frames` stereo frames (float32, samples x 2) at `rate` Hz,
+    on a fresh synth (the same file always gives the same samples). Thread-safe: each call has its own synth."""
     if _lib() is None:
         return _render_cli(midi_path, sf_path, n_frames, rate)
     L = _lib().lib
-    syn = _synth(sf_path, rate, slot)
-    L.fluid_synth_system_reset(syn)
+    preload(sf_path)
+    pair = _new_synth(sf_path, rate)
+    syn = pair[1]
     block = 4096
     left, right = np.zeros(block, np.float32), np.zeros(block, np.float32)
-    for _ in range(int(drain_s * rate) // block):   # let the previous stem's reverb tail die away
-        L.fluid_synth_write_float(syn, block, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
     player = L.new_fluid_player(syn)
     try:
         if L.fluid_player_add(player, os.path.abspath(midi_path).encode()) != 0:
@@ -141,7 +161,7 @@ def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_
         L.fluid_player_join(player)
     finally:
         L.delete_fluid_player(player)
-        L.fluid_synth_system_reset(syn)
+        _delete(pair)
     return out
 
 
