@@ -299,3 +299,29 @@ def test_rendered_audio_plays_in_tune_with_the_analysed_recording(tiny_model, tm
     assert abs(estimate_tuning(load_mono(flat["audio"])) + 30) < 5
     with open(plain["stems"]["keys"]["midi"], "rb") as a, open(flat["stems"]["keys"]["midi"], "rb") as b:
         assert a.read() == b.read()
+
+
+def test_diffusion_render_plays_in_tune_too(tiny_model, tmp_path):
+    """The shipped diffusion renderer follows the tuning as the soundfont does (it renders the notes that much slower
+    and reads the audio back that much faster): the audio reads -30 / +25 cents, as long as at A440, and onsets
+    stay on the beat."""
+    from models.analysis.features import estimate_tuning, load_mono
+    from models.generation.diffusion.render import load_renderer
+
+    renderer = load_renderer()
+    if renderer is None:
+        pytest.skip("no trained diffusion renderer")
+    req = {"chords": "C F G C", "bars": 4, "tempo": 100, "key": "C", "stems": "keys,bass", "seed": 3,
+           "renderer": "diffusion"}
+    out = {c: generate(dict(req, tuning=c), tiny_model, out_dir=str(tmp_path / str(c)), diffusion=renderer)
+           for c in (0.0, -30.0, 25.0)}
+    for c, res in out.items():
+        assert abs(estimate_tuning(load_mono(res["audio"])) - c) < 5, c
+        assert sf.info(res["audio"]).frames == sf.info(out[0.0]["audio"]).frames
+        assert not res["notices"]
+
+    def onset_frame(path):              # the first frame where the mix wakes up, 10 ms frames
+        y = load_mono(path, 48000)
+        env = np.array([np.abs(y[k:k + 480]).max() for k in range(0, len(y) - 480, 480)])
+        return int(np.argmax(env > 0.1 * env.max()))
+    assert abs(onset_frame(out[-30.0]["audio"]) - onset_frame(out[0.0]["audio"])) <= 2

@@ -164,8 +164,6 @@ def build_request(params: dict, analysis: dict | None = None, planner=None) -> R
     if tuning is None and analysis is not None:   # play in tune with the analysed recording
         tuning = ((analysis.get("tuning") or {}).get("cents"))
     tuning = float(tuning or 0.0)
-    if abs(tuning) >= TUNING_MIN_CENTS and renderer == "diffusion" and render:
-        notices.append("the diffusion renderer plays at A440; the track is tuned %+.0f cents" % tuning)
     return Request(stems=stems, bpm=bpm, beats_per_bar=bpb, numerator=num, denominator=den, tonic=tonic, mode=mode,
                    bars=n_bars, chords=spans, sections=sections, family=family, prompt=prompt,
                    complexity=complexity, seed=_number(params, "seed", 0, 2 ** 31 - 1, 0, kind=int),
@@ -411,7 +409,8 @@ def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path, seed=0):
     if renderer is None:
         raise BandmateError("not_available", "no trained diffusion renderer (bandmate train vae, bandmate train "
                                              "diffusion); use renderer: soundfont")
-    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer, seed=seed)
+    tuning = req.tuning_cents if abs(req.tuning_cents) >= TUNING_MIN_CENTS else 0.0
+    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer, seed=seed, tuning_cents=tuning)
     lufs = write_stems(audio, wav_paths, mix_path)
     return "diffusion %s" % (getattr(renderer, "version", "") or ""), lufs
 

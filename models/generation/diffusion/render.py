@@ -298,20 +298,25 @@ def stem_parts(notes_by_stem: dict, info: dict, split=LAYERED_STEMS) -> list:
 
 def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: int = DEFAULT_STEPS,
                  guidance=None, seed: int = 0, tail_s: float = 1.5,
-                 temperature: float = DEFAULT_TEMPERATURE) -> dict:
+                 temperature: float = DEFAULT_TEMPERATURE, tuning_cents: float = 0.0) -> dict:
     """{stem: float32 (frames, 2) at OUTPUT_RATE (48 kHz)} for every stem in notes_by_stem ('keys' and
     'chords' both mean the keys stem). `guidance`: None (each stem's STEM_GUIDANCE), one scale for all stems, or
     {stem: scale}. `temperature`: the starting noise's standard deviation (DEFAULT_TEMPERATURE). Raises
     RuntimeError when no trained renderer exists. The renderer's `last_timing` gets conditioner_s, sampler_s,
-    decode_s, audio_s (seconds of audio per stem) and rtf."""
+    decode_s, audio_s (seconds of audio per stem) and rtf. `tuning_cents` (-50..50) off A440: the notes are
+    rendered that much slower (the tempo over 2^(cents/1200)) and the audio read back that much faster, so it
+    plays in tune with the track at the request's tempo (a shift of at most 3 %, formants included, as a
+    soundfont's fine tuning moves them too)."""
     import soxr
 
     renderer = renderer or _default_renderer()
     if renderer is None:
         raise RuntimeError("no trained diffusion renderer (bandmate train vae; bandmate train diffusion)")
+    ratio = 2.0 ** (float(tuning_cents) / 1200.0)
     info = dict(request_info)
+    info["bpm"] = float(info["bpm"]) / ratio
     _, _, _, _, length = _timeline(info)
-    seconds = length + tail_s
+    seconds = length + tail_s * ratio      # rendered seconds; the output is `seconds / ratio` long
     n_frames = int(np.ceil(seconds / FRAME_S))
     starts = windows(n_frames)
     stems = list(notes_by_stem)
@@ -334,15 +339,16 @@ def render_notes(notes_by_stem: dict, request_info: dict, renderer=None, steps: 
     stitched = np.stack([stitch(z[k * w:(k + 1) * w], starts, n_frames) for k in range(len(parts))])
     wav16 = renderer.decode(stitched, np.stack(rolls))
     timing["decode_s"] = time.perf_counter() - t0
-    n_out = int(round(seconds * OUTPUT_RATE))
+    n_out = int(round(seconds / ratio * OUTPUT_RATE))
     mono = {s: np.zeros(n_out, np.float32) for s in stems}
     for k, (s, _, _, _) in enumerate(parts):
-        y = soxr.resample(wav16[k].astype(np.float32), SAMPLE_RATE, OUTPUT_RATE)[:n_out]
+        # read at `ratio` times the model's rate: `ratio` times higher and shorter (1.0: a plain resampling)
+        y = soxr.resample(wav16[k].astype(np.float32), SAMPLE_RATE * ratio, OUTPUT_RATE)[:n_out]
         mono[s][:len(y)] += y
     out = {s: np.repeat(y[:, None], 2, axis=1).astype(np.float32) for s, y in mono.items()}
     total = timing["conditioner_s"] + timing["sampler_s"] + timing["decode_s"]
-    timing.update(audio_s=seconds, stems=len(stems), steps=steps, total_s=total,
-                  rtf_per_stem=total / (seconds * max(1, len(stems))))
+    timing.update(audio_s=seconds / ratio, stems=len(stems), steps=steps, total_s=total,
+                  rtf_per_stem=total / (seconds / ratio * max(1, len(stems))))
     renderer.last_timing = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timing.items()}
     return out
 
