@@ -124,7 +124,11 @@ class LiveSession:
         old = self.sample_rate
         self.offset_s += self.tracker.audio_s
         self.sample_rate = sample_rate
-        self.tracker = self.make_tracker(sample_rate, self.channels, self.tracker.key_label or self.key)
+        # a tuning told or already read carries over; one still being read is read again at the new rate
+        old_tracker = self.tracker
+        settled = old_tracker.tuning_pending is None
+        self.tracker = self.make_tracker(sample_rate, self.channels, old_tracker.key_label or self.key,
+                                         old_tracker.tuning_cents if settled else None)
         self.emit({"type": "sample_rate_changed", "from": old, "to": sample_rate, "time": 0.0,
                    "emitted_at": 0.0})
 
@@ -157,9 +161,9 @@ class LiveSessions:
     def _make_tracker_factory(self, model, tuning=None):
         from models.analysis.live import LiveChordTracker, LiveInputError
 
-        def make(sample_rate, channels, key):
+        def make(sample_rate, channels, key, tuning_cents=tuning):
             try:
-                return LiveChordTracker(model, sample_rate, key=key, channels=channels, tuning_cents=tuning)
+                return LiveChordTracker(model, sample_rate, key=key, channels=channels, tuning_cents=tuning_cents)
             except LiveInputError as exc:
                 raise _bad(str(exc))
         return make

@@ -582,3 +582,39 @@ def test_tracker_reads_the_tuning_itself_when_not_told(song, tmp_path):
     assert _score(events, flat_truth, dur)[0] > _score(untold, flat_truth, dur)[0]
     events, tr, _ = stream(path, None)
     assert not [e for e in events if e["type"] == "tuning"] and tr.tuning_cents == 0.0
+
+
+def test_a_sample_rate_change_keeps_the_tuning_read(song, tmp_path):
+    """A session that has read its tuning (or was told it) keeps it when the DAW changes the sample rate; one still
+    listening reads it again at the new rate."""
+    import soundfile as sf
+
+    from daemon.live import LiveSession, LiveSessions
+    from models.analysis.live import AUTO_TUNING_S
+    from models.analysis.live_net import load_live_model
+
+    model = load_live_model()
+    if model is None:
+        pytest.skip("no live chord checkpoint (bandmate train live)")
+    path, truth = song
+    flat, _ = _flat_copy(path, truth, -40, str(tmp_path))
+    x, sr = sf.read(flat, dtype="float32", always_2d=True)
+    events = []
+
+    def session(tuning):
+        make = LiveSessions(service=None)._make_tracker_factory(model, tuning)
+        return LiveSession("s", "push", sr, x.shape[1], None, lambda topic, e: events.append(e), make, 30.0)
+    heard = session(None)
+    heard.feed(x[:int((AUTO_TUNING_S + 2) * sr)])
+    assert abs(heard.tracker.tuning_cents + 40) < 5 and heard.tracker.tuning_pending is None
+    cents = heard.tracker.tuning_cents
+    heard.change_rate(48000)
+    assert heard.tracker.tuning_cents == cents and heard.tracker.tuning_pending is None
+    assert heard.tracker.sr_in == 48000 and events[-1]["type"] == "sample_rate_changed"
+    told = session(-20.0)
+    told.change_rate(48000)
+    assert told.tracker.tuning_cents == -20.0 and told.tracker.tuning_pending is None
+    early = session(None)
+    early.feed(x[:sr])
+    early.change_rate(48000)
+    assert early.tracker.tuning_pending == [] and early.tracker.tuning_cents == 0.0
