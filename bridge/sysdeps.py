@@ -43,7 +43,7 @@ OTHER_OS_HINTS = {
     "Darwin": "macOS: brew install fluid-synth liblo portaudio libsndfile lua (MMA from its project page); "
               "a General MIDI soundfont is bundled with pretty_midi.",
     "Windows": "Windows: the pip wheels bundle libsndfile and PortAudio; install FluidSynth from its releases "
-               "and put fluidsynth.exe on PATH. Soundfont rendering falls back to pretty_midi's bundled one.",
+               "and put its bin folder (fluidsynth.exe and libfluidsynth-3.dll) on PATH. Soundfont rendering falls back to pretty_midi's bundled one.",
 }
 
 

@@ -335,3 +335,37 @@ def test_ray_engine(tmp_path):
     entries = make_songbook(1, seed=5, out=str(tmp_path), workers=1, engine="ray", duration=8.0,
                             soundfonts=["TimGM6mb"], progress=False, stems=False)
     assert len(entries) == 1 and os.path.exists(tmp_path / entries[0]["paths"]["mix"])
+
+
+def test_libfluidsynth_is_found_beside_the_program(tmp_path, monkeypatch):
+    """Where the system search finds no libfluidsynth (Homebrew under /opt/homebrew, the Windows release zip), the
+    library beside the `fluidsynth` program is loaded: here a Homebrew-like prefix with the real library as
+    lib/libfluidsynth.dylib. BANDMATE_FLUIDSYNTH_LIB comes first."""
+    import ctypes.util
+
+    from models.songbook import render
+
+    real = ctypes.util.find_library("fluidsynth")
+    if not real:
+        pytest.skip("no libfluidsynth on this machine")
+    real = next((os.path.join(d, real) for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/local/lib")
+                 if os.path.exists(os.path.join(d, real))), real)
+    prefix = tmp_path / "homebrew"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    exe = prefix / "bin" / "fluidsynth"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    os.symlink(real, prefix / "lib" / "libfluidsynth.dylib")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setenv("PATH", str(prefix / "bin"))
+    monkeypatch.delenv("BANDMATE_FLUIDSYNTH_LIB", raising=False)
+    found = render.library_candidates()
+    assert found[0] == str(prefix / "lib" / "libfluidsynth.dylib")
+    assert render._load_library()._name == found[0]
+    monkeypatch.setenv("BANDMATE_FLUIDSYNTH_LIB", str(tmp_path / "custom.so"))
+    assert render.library_candidates()[0] == str(tmp_path / "custom.so")
+    assert render._load_library()._name == found[0]      # a wrong setting falls through to the next place
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("BANDMATE_FLUIDSYNTH_LIB")
+    assert render.library_candidates() == ["libfluidsynth.so.3"]

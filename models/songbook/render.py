@@ -55,12 +55,43 @@ def available_soundfonts() -> dict[str, str]:
     return out
 
 
+def library_candidates() -> list[str]:
+    """Where libfluidsynth may be, best first: `BANDMATE_FLUIDSYNTH_LIB`, the system's library search (Linux
+    libfluidsynth.so.3, Windows libfluidsynth-3.dll on PATH), then beside the `fluidsynth` program: the Windows
+    release zip keeps the DLL next to fluidsynth.exe, Homebrew keeps the dylib in ../lib (which macOS does not
+    search under /opt/homebrew)."""
+    out = [os.environ.get("BANDMATE_FLUIDSYNTH_LIB", "")]
+    out += [ctypes.util.find_library(n) or "" for n in ("fluidsynth", "libfluidsynth-3", "libfluidsynth-2")]
+    exe = shutil.which("fluidsynth")
+    if exe:
+        here = os.path.dirname(os.path.realpath(exe))
+        for folder in (here, os.path.join(here, os.pardir, "lib")):
+            for name in ("libfluidsynth-3.dll", "libfluidsynth-2.dll", "fluidsynth.dll", "libfluidsynth.3.dylib",
+                         "libfluidsynth.dylib", "libfluidsynth.so.3"):
+                path = os.path.normpath(os.path.join(folder, name))
+                if os.path.isfile(path):
+                    out.append(path)
+    out.append("libfluidsynth.so.3")
+    return list(dict.fromkeys(p for p in out if p))
+
+
+def _load_library() -> ctypes.CDLL:
+    errors = []
+    for path in library_candidates():
+        try:
+            if os.path.isabs(path) and hasattr(os, "add_dll_directory"):   # Windows: its DLLs sit beside it
+                os.add_dll_directory(os.path.dirname(path))
+            return ctypes.CDLL(path)
+        except OSError as exc:
+            errors.append("%s: %s" % (path, exc))
+    raise OSError("libfluidsynth not found (%s)" % "; ".join(errors))
+
+
 class _Lib:
     """The few libfluidsynth calls we need."""
 
     def __init__(self):
-        path = ctypes.util.find_library("fluidsynth") or "libfluidsynth.so.3"
-        lib = ctypes.CDLL(path)
+        lib = _load_library()
         vp, cp, ci, cd = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double
         sig = {"new_fluid_settings": (vp, []), "fluid_settings_setnum": (ci, [vp, cp, cd]),
                "fluid_settings_setint": (ci, [vp, cp, ci]), "fluid_settings_setstr": (ci, [vp, cp, cp]),
@@ -76,19 +107,20 @@ class _Lib:
         self.lib = lib
 
 
-_LIB: _Lib | None = None
+_LIB = None   # _Lib once loaded, False where it could not be
 _HELD: dict[str, tuple] = {}     # soundfont path -> (settings, synth) kept loaded
 _HELD_LOCK = threading.Lock()
 
 
 def _lib() -> _Lib | None:
+    """The loaded library, or None (looked for once per process) where it is absent."""
     global _LIB
     if _LIB is None:
         try:
             _LIB = _Lib()
         except (OSError, AttributeError):
-            return None
-    return _LIB
+            _LIB = False
+    return _LIB or None
 
 
 def check_fluidsynth() -> None:
