@@ -97,7 +97,7 @@ class _Lib:
                "fluid_settings_setint": (ci, [vp, cp, ci]), "fluid_settings_setstr": (ci, [vp, cp, cp]),
                "new_fluid_synth": (vp, [vp]), "fluid_synth_sfload": (ci, [vp, cp, ci]),
                "delete_fluid_synth": (None, [vp]), "delete_fluid_settings": (None, [vp]),
-               "new_fluid_player": (vp, [vp]), "fluid_player_add": (ci, [vp, cp]), "fluid_player_play": (ci, [vp]),
+               "new_fluid_player": (vp, [vp]), "fluid_player_add_mem": (ci, [vp, cp, ctypes.c_size_t]), "fluid_player_play": (ci, [vp]),
                "fluid_player_stop": (ci, [vp]), "delete_fluid_player": (None, [vp]),
                "fluid_synth_write_float": (ci, [vp, ci, vp, ci, ci, vp, ci, ci]),
                "fluid_synth_system_reset": (ci, [vp]), "fluid_player_join": (ci, [vp])}
@@ -178,7 +178,9 @@ def render_midi(midi_path: str, sf_path: str, n_frames: int, rate: int = SAMPLE_
     left, right = np.zeros(block, np.float32), np.zeros(block, np.float32)
     player = L.new_fluid_player(syn)
     try:
-        if L.fluid_player_add(player, os.path.abspath(midi_path).encode()) != 0:
+        with open(midi_path, "rb") as fh:     # handed over as bytes: no path encoding to get wrong (Windows)
+            data = fh.read()
+        if L.fluid_player_add_mem(player, data, len(data)) != 0:
             raise RuntimeError(f"fluidsynth could not read {midi_path}")
         L.fluid_player_play(player)
         out = np.zeros((n_frames, 2), np.float32)
