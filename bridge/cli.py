@@ -20,6 +20,8 @@ DELEGATED = {
     "serve": ("daemon.cli:main", "run the daemon in the foreground"),
     "songbook": ("models.songbook.cli:main", "make ground-truth songs (songbook make / corpus)"),
     "bench": ("bench.cli:main", "benchmarks: transport, analysis, ..."),
+    "dataset": ("models.analysis.dataset:main", "turn a folder of your songs into a training set (dataset FOLDER "
+                                                "--out DIR; your .lab / .beats / .jams labels win)"),
     "train": ("models.train_cli:main", "train Bandmate's models (train chords --train DIR --out PATH)"),
     "doctor": ("bridge.sysdeps:main", "check the system packages Bandmate uses (check | install)"),
     "install": ("bridge.install:main", "install the DAW scripts: install ableton|reaper [--path DIR]"),
