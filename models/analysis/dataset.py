@@ -128,7 +128,7 @@ def read_jams(path: str) -> dict:
              for o in first("beat")]
     if len(beats) >= 2:
         out["beats"] = beats
-    keys = first("key_mode")
+    keys = [o for o in first("key_mode") if str(o.value) not in ("N", "X", "")]
     if keys:
         out["key"] = str(keys[0].value)
     tempo = first("tempo")
