@@ -97,3 +97,34 @@ def test_bad_labels_and_empty_folders_are_clear_errors(folder, tmp_path):
     empty.mkdir()
     assert main([str(empty), "--out", str(tmp_path / "o")]) == 1
     assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+
+
+def test_a_jams_sidecar_gives_chords_beats_key_and_tempo(tmp_path):
+    """A song.jams beside song.flac: its first chord, beat, key_mode and tempo annotations replace the analysis';
+    a song.lab beside it wins for chords."""
+    import jams
+
+    from models.analysis.dataset import apply_labels, sidecar_labels
+
+    jam = jams.JAMS()
+    jam.file_metadata.duration = 8.0
+    for ns, rows in (("chord", [(0.0, 4.0, "A:min"), (4.0, 4.0, "E:7")]),
+                     ("beat", [(0.5 * k, 0.0, k % 4 + 1) for k in range(16)]),
+                     ("key_mode", [(0.0, 8.0, "N"), (0.0, 8.0, "A:minor")]), ("tempo", [(0.0, 8.0, 120.0)])):
+        ann = jams.Annotation(ns, duration=8.0)
+        for t, d, v in rows:
+            ann.append(time=t, duration=d, value=v, confidence=1.0)
+        jam.annotations.append(ann)
+    jam.save(str(tmp_path / "song.jams"))
+    (tmp_path / "song.flac").write_bytes(b"")
+    song = {"chords": [{"start": 0.0, "end": 8.0, "label": "C:maj"}], "beats": [], "downbeats": [], "bpm": 90.0,
+            "key": {"label": "C:major"}, "key_regions": [{"start": 0, "end": 8, "key": "C:major"}],
+            "meter": {"numerator": 3, "denominator": 4}}
+    source = apply_labels(song, sidecar_labels(str(tmp_path / "song.flac")))
+    assert source == {"chords": "song.jams", "beats": "song.jams", "key": "song.jams"}
+    assert [c["label"] for c in song["chords"]] == ["A:min", "E:7"] and song["key"]["label"] == "A:minor"
+    assert song["downbeats"] == [0.0, 2.0, 4.0, 6.0] and song["meter"]["numerator"] == 4 and song["bpm"] == 120.0
+    (tmp_path / "song.lab").write_text("0 8 D:min7\n")
+    song["chords"] = []
+    assert apply_labels(song, sidecar_labels(str(tmp_path / "song.flac")))["chords"] == "song.lab"
+    assert [c["label"] for c in song["chords"]] == ["D:min7"]
