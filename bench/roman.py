@@ -44,7 +44,8 @@ Lieder songs, its Bach chorales other than the 20 test chorales and their tunes 
 weights of `Params` were set by hand while looking at pooled cross-validated results (not nested), a mild
 optimism the reader should keep in mind.
 
-Results: OUT_DIR/roman.json and OUT_DIR/roman.md (OUT_DIR defaults to bench/results/roman/).
+Results: OUT_DIR/roman.json and OUT_DIR/roman.md (OUT_DIR defaults to bench/results/roman/MODEL/, where MODEL
+is the --model name and `cv` writes to tables/).
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ from models.analysis.symbolic import (Params, analyze_midi, default_model, fit_h
                                       parse_key, rule_model)
 from models.theory.harmony import QUALITIES, parse_harte, quality_from_intervals
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "roman")
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "roman")  # + model folder
+OUT_FOLDERS = {"cv": "tables"}
 METRICS = ("key", "root", "quality", "inversion", "rn", "rn_given_key")
 
 
@@ -485,7 +487,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="bandmate bench roman", description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, help="first N pieces only")
     ap.add_argument("--collection", choices=("bach", "monteverdi"))
-    ap.add_argument("--out-dir", default=DEFAULT_OUT)
+    ap.add_argument("--out-dir", help="where roman.json and roman.md go (default bench/results/roman/MODEL/: tables/ for cv)")
     ap.add_argument("--cache", help="pickle of the parsed corpus (read if present, else written)")
     ap.add_argument("--model", choices=("cv", "net", "hybrid", "rules", "shipped"), default="cv",
                     help="cv: key/chord tables fitted per fold (default); net: the neural analyser "
@@ -502,6 +504,7 @@ def main(argv=None) -> int:
     add_extra_arguments(ap)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = ap.parse_args(argv)
+    args.out_dir = args.out_dir or os.path.join(DEFAULT_OUT, OUT_FOLDERS.get(args.model, args.model))
     data = load_set(args.limit, args.collection, args.cache)
     extra, shares = extra_from_args(args)
     t0 = time.time()
