@@ -14,6 +14,8 @@ SUITES = {
                                        "request, musical measures, speed"),
     "render": ("bench.render", "the diffusion renderer beside the soundfont renderer on held-out MIDI: chords, "
                                "notes, onsets, spectral distance, real-time factor (torch and onnxruntime)"),
+    "adapt": ("bench.adapt", "fine-tuning the chord network on your own songs via `bandmate dataset`: with your "
+                             "labels, with the analysis' own, and the shipped network, on a sound it never heard"),
     "speed": ("bench.speed", "whole analysis of one 3-minute song, Bandmate beside the peers, as ratios"),
 }
 
