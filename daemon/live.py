@@ -125,10 +125,8 @@ class LiveSession:
         self.offset_s += self.tracker.audio_s
         self.sample_rate = sample_rate
         # a tuning told or already read carries over; one still being read is read again at the new rate
-        old_tracker = self.tracker
-        settled = old_tracker.tuning_pending is None
-        self.tracker = self.make_tracker(sample_rate, self.channels, old_tracker.key_label or self.key,
-                                         old_tracker.tuning_cents if settled else None)
+        self.tracker = self.make_tracker(sample_rate, self.channels, self.tracker.key_label or self.key,
+                                         self.tracker.settled_tuning)
         self.emit({"type": "sample_rate_changed", "from": old, "to": sample_rate, "time": 0.0,
                    "emitted_at": 0.0})
 

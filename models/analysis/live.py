@@ -45,7 +45,7 @@ import numpy as np
 
 from . import live_net
 from .chords import N_STATES, state_label, state_log_probs
-from .features import MODEL_SR, estimate_tuning, log_filterbank, tuning_description
+from .features import MODEL_SR, estimate_tuning, tuning_description
 
 N_FFT = 4096
 FRAME_HOP_S = 0.1  # the network's frame spacing (10 frames/s)
@@ -246,10 +246,15 @@ class LiveChordTracker:
         return [dict(tuning_description(cents), type="tuning", time=round(self.audio_s, 3),
                      beat=self.beat_at(self.audio_s), emitted_at=round(self.audio_s, 3))]
 
+    @property
+    def settled_tuning(self) -> float | None:
+        """The tuning in cents once it was told or has been read; None while it is still being listened for."""
+        return self.tuning_cents if self.tuning_pending is None else None
+
     def set_tuning(self, cents: float) -> None:
         """Move the bands to `cents` off A440 from the next frame on."""
         self.tuning_cents = float(cents)
-        self.fb = log_filterbank(MODEL_SR, N_FFT, tuning_cents=self.tuning_cents)
+        self.fb = live_net.filterbank(N_FFT, self.tuning_cents)   # cached per tuning: sessions share it
         if self.causal:
             self.featurizer.tuning_cents = self.tuning_cents
 

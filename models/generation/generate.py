@@ -333,6 +333,11 @@ RENDER_THREADS = 2
 TUNING_MIN_CENTS = 3.0   # a track closer than this to A440 is rendered at A440 (1-2 cents are inaudible)
 
 
+def audible_tuning(cents: float) -> float:
+    """The tuning both renderers play: `cents`, or 0.0 closer than TUNING_MIN_CENTS to A440."""
+    return cents if abs(cents) >= TUNING_MIN_CENTS else 0.0
+
+
 def tuned_midi(path: str, cents: float, out_path: str) -> str:
     """A copy of the MIDI file `path` whose every channel is fine-tuned `cents` (-100..100) by the RPN 1 (Channel
     Fine Tuning) messages at the start of each track, which FluidSynth obeys: the rendered audio plays in tune
@@ -377,7 +382,7 @@ def render_audio(midi_paths: dict, seconds: float, wav_paths: dict, mix_path: st
     stems = list(midi_paths)
     lanes = [stems[k::RENDER_THREADS] for k in range(RENDER_THREADS)]   # lanes run at once, a synth per stem
 
-    tmp = tempfile.TemporaryDirectory() if abs(tuning_cents) >= TUNING_MIN_CENTS else None
+    tmp = tempfile.TemporaryDirectory() if audible_tuning(tuning_cents) else None
     if tmp is not None:
         midi_paths = {s: tuned_midi(p, tuning_cents, os.path.join(tmp.name, "%s.mid" % s))
                       for s, p in midi_paths.items()}
@@ -409,8 +414,8 @@ def render_diffusion(renderer, notes_by_stem, req, wav_paths, mix_path, seed=0):
     if renderer is None:
         raise BandmateError("not_available", "no trained diffusion renderer (bandmate train vae, bandmate train "
                                              "diffusion); use renderer: soundfont")
-    tuning = req.tuning_cents if abs(req.tuning_cents) >= TUNING_MIN_CENTS else 0.0
-    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer, seed=seed, tuning_cents=tuning)
+    audio = render_notes(notes_by_stem, request_info_from(req), renderer=renderer, seed=seed,
+                         tuning_cents=audible_tuning(req.tuning_cents))
     lufs = write_stems(audio, wav_paths, mix_path)
     return "diffusion %s" % (getattr(renderer, "version", "") or ""), lufs
 

@@ -76,7 +76,7 @@ class Request:
     constraints: dict = field(default_factory=lambda: {"scale": True, "chord_tones": True, "range": True})
     render: bool = True
     renderer: str = "soundfont"            # soundfont | diffusion
-    tuning_cents: float = 0.0              # the audio's tuning off A4 = 440 Hz (the soundfont renderer follows it)
+    tuning_cents: float = 0.0              # the audio's tuning off A4 = 440 Hz (both renderers follow it)
     notices: list = field(default_factory=list)
 
     @property
